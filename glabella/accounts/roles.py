@@ -1,0 +1,92 @@
+"""What each role may do: the one place it is written down.
+
+Every view, API endpoint and command asks ``can(role, permission)``; nothing else
+decides. The matrix is tested row by row (accounts/tests/test_roles.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    PRESCRIBER = "prescriber", "Prescriber"
+    INJECTOR = "injector", "Injector"
+    FRONT_DESK = "front_desk", "Front desk"
+    AUDITOR = "auditor", "Auditor (read-only)"
+
+
+@dataclass(frozen=True)
+class Permission:
+    description: str
+    roles: frozenset[str]
+    writes: bool
+
+
+_ALL = frozenset(Role.values)
+_STAFF = frozenset({Role.OWNER, Role.PRESCRIBER, Role.INJECTOR, Role.FRONT_DESK})
+_CLINICAL = frozenset({Role.OWNER, Role.PRESCRIBER, Role.INJECTOR})
+
+PERMISSIONS: dict[str, Permission] = {
+    "patient.view_contact": Permission(
+        "See a patient's name, date of birth and contact details",
+        _ALL,
+        writes=False,
+    ),
+    "patient.view_clinical": Permission(
+        "See medical history, screening answers, safety flags and clinical notes",
+        _CLINICAL | {Role.AUDITOR},
+        writes=False,
+    ),
+    "patient.create": Permission(
+        "Register a new patient",
+        _STAFF,
+        writes=True,
+    ),
+    "patient.edit_contact": Permission(
+        "Change a patient's demographics, contact details and reminder consent",
+        _STAFF,
+        writes=True,
+    ),
+    "patient.edit_clinical": Permission(
+        "Record medical history and screening answers",
+        _CLINICAL,
+        writes=True,
+    ),
+    "appointment.view": Permission(
+        "See appointments",
+        _ALL,
+        writes=False,
+    ),
+    "appointment.edit": Permission(
+        "Book, move and cancel appointments",
+        _STAFF,
+        writes=True,
+    ),
+    "audit.view": Permission(
+        "Read the organization's audit log",
+        frozenset({Role.OWNER, Role.AUDITOR}),
+        writes=False,
+    ),
+    "organization.manage": Permission(
+        "Manage clinics, staff and roles",
+        frozenset({Role.OWNER}),
+        writes=True,
+    ),
+}
+
+WRITE_PERMISSIONS = frozenset(name for name, p in PERMISSIONS.items() if p.writes)
+
+
+def can(role: str | None, permission: str) -> bool:
+    """True when ROLE has PERMISSION. An unknown permission is a programming error."""
+    if permission not in PERMISSIONS:
+        raise KeyError(f"Unknown permission {permission!r}; add it to glabella/accounts/roles.py")
+    return role is not None and role in PERMISSIONS[permission].roles
+
+
+def permissions_for(role: str) -> list[str]:
+    return sorted(name for name, p in PERMISSIONS.items() if role in p.roles)

@@ -1,0 +1,98 @@
+from datetime import timedelta
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from glabella.accounts.models import User
+from glabella.audit.models import AuditEvent
+from glabella.conftest import PASSWORD
+
+
+def test_passwords_are_stored_as_argon2_with_the_production_settings(world, settings):
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+    user = User.objects.create_user("new@alpha.test", "a-long-enough-password")
+    assert user.password.startswith("argon2$argon2id$")
+    assert user.check_password("a-long-enough-password")
+
+
+def test_login_lands_on_the_dashboard_and_is_audited(world):
+    client = Client()
+    response = client.post(
+        reverse("accounts:login"), {"username": "injector@alpha.test", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("web:dashboard")
+    assert client.get(reverse("web:dashboard")).status_code == 200
+    event = AuditEvent.objects.filter(action="login").latest("seq")
+    assert event.actor_label == "injector@alpha.test"
+    assert event.organization == world.org
+    assert event.request_id and event.ip == "127.0.0.1"
+
+
+def test_wrong_password_is_refused_in_plain_words_and_audited(world):
+    response = Client().post(
+        reverse("accounts:login"), {"username": "injector@alpha.test", "password": "nope"}
+    )
+    assert response.status_code == 200
+    assert "do not match an account" in response.content.decode()
+    failed = AuditEvent.objects.filter(action="login_failed").latest("seq")
+    assert failed.actor_label == "injector@alpha.test"
+    assert failed.organization == world.org
+
+
+def test_logout_ends_the_session(world):
+    client = world.client("injector")
+    assert client.get(reverse("patients:list")).status_code == 200
+    client.post(reverse("accounts:logout"))
+    response = client.get(reverse("patients:list"))
+    assert response.status_code == 302
+    assert reverse("accounts:login") in response["Location"]
+    assert AuditEvent.objects.filter(action="logout").exists()
+
+
+def test_session_expires_after_fifteen_idle_minutes(world):
+    client = world.client("injector")
+    client.get(reverse("patients:list"))
+    assert client.session.get_expiry_age() == 15 * 60
+    # Activity pushes the expiry forward ...
+    session = Session.objects.get(session_key=client.session.session_key)
+    first_expiry = session.expire_date
+    client.get(reverse("patients:list"))
+    assert Session.objects.get(pk=session.pk).expire_date >= first_expiry
+    # ... and 15 idle minutes end it.
+    Session.objects.filter(pk=session.pk).update(expire_date=timezone.now() - timedelta(seconds=1))
+    response = client.get(reverse("patients:list"))
+    assert response.status_code == 302 and reverse("accounts:login") in response["Location"]
+
+
+def test_expired_session_on_an_htmx_request_redirects_the_whole_page(world):
+    response = Client().get(reverse("patients:list"), {"q": "ada"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 401
+    assert response["HX-Redirect"].startswith(reverse("accounts:login"))
+
+
+@pytest.mark.parametrize("role", ["owner", "prescriber", "injector", "front_desk", "auditor"])
+def test_every_role_can_sign_in_and_see_the_dashboard(world, role):
+    response = world.client(role).get(reverse("web:dashboard"))
+    assert response.status_code == 200
+    assert "Alpha Central" in response.content.decode()
+
+
+def test_user_with_two_clinics_can_switch(world):
+    from glabella.accounts.services import add_clinic, add_member
+
+    second = add_clinic(world.actor("owner"), name="Alpha North", timezone="Europe/London")
+    add_member(world.actor("owner"), email="injector@alpha.test", clinic=second,
+               role="injector", password=PASSWORD)
+    client = world.client("injector")
+    response = client.post(reverse("accounts:switch_clinic", args=[second.pk]), follow=True)
+    assert "You are now working at Alpha North" in response.content.decode()
+    # Not a clinic of theirs: 404.
+    other = world.outsider_org.clinics.first()
+    assert client.post(reverse("accounts:switch_clinic", args=[other.pk])).status_code == 404

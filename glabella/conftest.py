@@ -1,0 +1,94 @@
+"""Standing personas for every test: an owner, a prescriber, an injector, a front-desk
+user and an auditor of one organization, and an outsider from another."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from django.test import Client
+
+from glabella.accounts.actor import Actor
+from glabella.accounts.models import Clinic, Membership, Organization, User
+from glabella.accounts.roles import Role
+from glabella.accounts.services import add_member, setup_organization
+from glabella.patients import services as patient_services
+from glabella.patients.models import Patient
+
+# Playwright's sync API runs an event loop in the test thread; the tests' own ORM calls
+# are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+PASSWORD = "correct-horse-battery-42"
+
+
+@dataclass
+class World:
+    org: Organization
+    clinic: Clinic
+    users: dict[str, User]
+    outsider_org: Organization
+    outsider: User
+    patient: Patient
+    outsider_patient: Patient
+
+    def actor(self, role: str = Role.INJECTOR) -> Actor:
+        m = Membership.objects.get(user=self.users[role], clinic=self.clinic)
+        return Actor(self.org, m.user, self.clinic, m.role)
+
+    def outsider_actor(self) -> Actor:
+        m = Membership.objects.get(user=self.outsider)
+        return Actor(self.outsider_org, m.user, m.clinic, m.role)
+
+    def client(self, role: str) -> Client:
+        client = Client()
+        user = self.outsider if role == "outsider" else self.users[role]
+        client.force_login(user)
+        return client
+
+
+def _make_world() -> World:
+    org, clinic, owner = setup_organization(
+        org_name="Alpha Aesthetics", clinic_name="Alpha Central", timezone="Europe/London",
+        owner_email="owner@alpha.test", password=PASSWORD,
+    )
+    owner_actor = Actor(org, owner, clinic, Role.OWNER)
+    users = {Role.OWNER.value: owner}
+    for role in (Role.PRESCRIBER, Role.INJECTOR, Role.FRONT_DESK, Role.AUDITOR):
+        m = add_member(owner_actor, email=f"{role}@alpha.test", clinic=clinic, role=role,
+                       password=PASSWORD)
+        users[role.value] = m.user
+    other_org, other_clinic, outsider = setup_organization(
+        org_name="Beta Botox Bar", clinic_name="Beta One", timezone="America/New_York",
+        owner_email="owner@beta.test", password=PASSWORD,
+    )
+    patient = patient_services.create_patient(
+        Actor(org, users["injector"], clinic, Role.INJECTOR),
+        {"given_name": "Ada", "family_name": "Lovelace", "date_of_birth": date(1985, 12, 10),
+         "phone": "07700 900123", "email": "ada@example.org", "sex": "female"},
+    )
+    outsider_patient = patient_services.create_patient(
+        Actor(other_org, outsider, other_clinic, Role.OWNER),
+        {"given_name": "Bob", "family_name": "Outside", "date_of_birth": date(1970, 1, 1)},
+    )
+    return World(org, clinic, users, other_org, outsider, patient, outsider_patient)
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    return _make_world()
+
+
+@pytest.fixture
+def live_world(transactional_db: None) -> World:
+    return _make_world()
+
+
+@pytest.fixture(autouse=True)
+def _fast_argon2(settings: object) -> None:
+    settings.PASSWORD_HASHERS = [  # type: ignore[attr-defined]
+        "glabella.testing.FastArgon2PasswordHasher",
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+    ]

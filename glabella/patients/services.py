@@ -1,0 +1,467 @@
+"""The only writers of patient data. Each function: validate, write, audit, in one transaction."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from glabella.accounts.actor import Actor
+from glabella.audit.models import Action
+from glabella.audit.services import record
+from glabella.clinical import catalogue
+from glabella.patients import screening
+from glabella.patients.models import (
+    Channel,
+    HistoryItem,
+    HistoryKind,
+    Patient,
+    Sex,
+    digits,
+    name_key,
+)
+
+PATIENT_FIELDS = (
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "weight_kg",
+    "phone",
+    "email",
+    "address",
+    "preferred_channel",
+    "reminder_consent",
+    "home_clinic",
+)
+CLINICAL_FIELDS = ("clinical_notes",)
+EARLIEST_BIRTH = date(1900, 1, 1)
+MIN_WEIGHT = Decimal("0.5")
+MAX_WEIGHT = Decimal("400")
+
+
+# --- validation ------------------------------------------------------------------
+
+
+def parse_units(value: Any, field: str = "units") -> Decimal:
+    """A positive, finite, sensible number of units, as Decimal. Raises ValidationError."""
+    if isinstance(value, float):
+        value = str(value)
+    try:
+        units = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationError({field: f"“{value}” is not a number of units."}) from None
+    if not units.is_finite():
+        raise ValidationError({field: "Units must be an ordinary number."})
+    if units <= 0:
+        raise ValidationError({field: "Units must be more than zero."})
+    if units != units.quantize(Decimal("0.01")):
+        raise ValidationError({field: "Units can have at most two decimal places."})
+    return units
+
+
+def check_plausible_units(units: Decimal, product_id: str, field: str = "units") -> None:
+    """Refuse figures no single treatment could have used (a typo, not a dose)."""
+    product = catalogue.product(product_id)
+    ceiling = Decimal(max(product.vial_units)) * 4
+    if units > ceiling:
+        raise ValidationError(
+            {
+                field: f"{units} U of {product.brand} is more than four of its largest vials "
+                f"({max(product.vial_units)} U) in one treatment. Check the figure."
+            }
+        )
+
+
+def _clean_patient(data: Mapping[str, Any], today: date) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    for field in ("given_name", "family_name"):
+        value = str(data.get(field) or "").strip()
+        if not value:
+            errors[field] = "Required."
+        clean[field] = value
+    dob = data.get("date_of_birth")
+    if isinstance(dob, str):
+        try:
+            dob = date.fromisoformat(dob)
+        except ValueError:
+            errors["date_of_birth"] = "Enter the date as YYYY-MM-DD."
+            dob = None
+    if isinstance(dob, datetime):
+        dob = dob.date()
+    if dob is None and "date_of_birth" not in errors:
+        errors["date_of_birth"] = "Required."
+    elif isinstance(dob, date):
+        if dob > today:
+            errors["date_of_birth"] = "The date of birth is in the future."
+        elif dob < EARLIEST_BIRTH:
+            errors["date_of_birth"] = "The date of birth is before 1900. Check the year."
+    clean["date_of_birth"] = dob
+    sex = data.get("sex") or Sex.UNKNOWN
+    if sex not in Sex.values:
+        errors["sex"] = "Choose one of the options."
+    clean["sex"] = sex
+    weight = data.get("weight_kg")
+    if weight in (None, ""):
+        clean["weight_kg"] = None
+    else:
+        try:
+            w = Decimal(str(weight))
+        except (InvalidOperation, ValueError):
+            w = None
+        if w is None or not w.is_finite():
+            errors["weight_kg"] = "Enter the weight in kilograms, e.g. 62.5."
+        elif not MIN_WEIGHT <= w <= MAX_WEIGHT:
+            errors["weight_kg"] = f"A weight of {w} kg is not possible. Check the figure."
+        else:
+            clean["weight_kg"] = w.quantize(Decimal("0.1"))
+    clean["phone"] = str(data.get("phone") or "").strip()
+    if clean["phone"] and len(digits(clean["phone"])) < 6:
+        errors["phone"] = "That phone number is too short."
+    clean["email"] = str(data.get("email") or "").strip().lower()
+    if clean["email"] and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", clean["email"]):
+        errors["email"] = "Enter a valid e-mail address."
+    clean["address"] = str(data.get("address") or "").strip()
+    channel = data.get("preferred_channel") or Channel.EMAIL
+    if channel not in Channel.values:
+        errors["preferred_channel"] = "Choose one of the options."
+    clean["preferred_channel"] = channel
+    clean["reminder_consent"] = bool(data.get("reminder_consent"))
+    if clean["reminder_consent"] and channel == Channel.EMAIL and not clean["email"]:
+        errors["email"] = "Reminders by e-mail need an e-mail address."
+    if clean["reminder_consent"] and channel == Channel.SMS and not clean["phone"]:
+        errors["phone"] = "Reminders by text message need a phone number."
+    clean["home_clinic"] = data.get("home_clinic")
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def _duplicate_error(patient: Patient) -> ValidationError:
+    return ValidationError(
+        {
+            "family_name": f"{patient.full_name}, born {patient.date_of_birth:%d/%m/%Y}, is "
+            "already registered. Open the existing record instead of creating a new one."
+        }
+    )
+
+
+# --- patients --------------------------------------------------------------------
+
+
+def create_patient(actor: Actor, data: Mapping[str, Any]) -> Patient:
+    actor.require("patient.create")
+    clean = _clean_patient(data, timezone.localdate())
+    if clean["home_clinic"] is not None and clean["home_clinic"].organization_id != actor.organization.pk:
+        raise ValidationError({"home_clinic": "That clinic is not part of your organization."})
+    key = name_key(clean["given_name"], clean["family_name"])
+    existing = (
+        Patient.objects.for_org(actor.organization)
+        .filter(name_key=key, date_of_birth=clean["date_of_birth"])
+        .first()
+    )
+    if existing is not None:
+        raise _duplicate_error(existing)
+    patient = Patient(organization=actor.organization, **clean)
+    patient.name_key = key
+    patient.phone_digits = digits(patient.phone)
+    if patient.reminder_consent:
+        patient.reminder_consent_at = timezone.now()
+    if patient.weight_kg is not None:
+        patient.weight_recorded_on = timezone.localdate()
+    if patient.home_clinic is None:
+        patient.home_clinic = actor.clinic
+    try:
+        with transaction.atomic():
+            patient.save(force_insert=True)
+            record(actor, Action.CREATE, patient, label=str(patient))
+    except IntegrityError:
+        # Two people registered the same patient at the same moment: one wins.
+        existing = (
+            Patient.objects.for_org(actor.organization)
+            .filter(name_key=key, date_of_birth=clean["date_of_birth"])
+            .first()
+        )
+        if existing is None:
+            raise
+        raise _duplicate_error(existing) from None
+    return patient
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, Decimal | date):
+        return str(v)
+    if hasattr(v, "pk"):
+        return v.pk
+    return v
+
+
+def update_patient(actor: Actor, patient: Patient, data: Mapping[str, Any]) -> Patient:
+    actor.require("patient.edit_contact")
+    _check_org(actor, patient)
+    clean = _clean_patient(data, timezone.localdate())
+    if clean["home_clinic"] is not None and clean["home_clinic"].organization_id != actor.organization.pk:
+        raise ValidationError({"home_clinic": "That clinic is not part of your organization."})
+    key = name_key(clean["given_name"], clean["family_name"])
+    clash = (
+        Patient.objects.for_org(actor.organization)
+        .filter(name_key=key, date_of_birth=clean["date_of_birth"])
+        .exclude(pk=patient.pk)
+        .first()
+    )
+    if clash is not None:
+        raise _duplicate_error(clash)
+    with transaction.atomic():
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        changes: dict[str, list[Any]] = {}
+        for field, new in clean.items():
+            old = getattr(locked, field)
+            if old != new:
+                changes[field] = [_value(old), _value(new)]
+                setattr(locked, field, new)
+        if not changes:
+            return locked
+        if "reminder_consent" in changes:
+            locked.reminder_consent_at = timezone.now() if locked.reminder_consent else None
+        if "weight_kg" in changes:
+            locked.weight_recorded_on = timezone.localdate() if locked.weight_kg else None
+        locked.name_key = key
+        locked.phone_digits = digits(locked.phone)
+        locked.save()
+        record(actor, Action.UPDATE, locked, label=str(locked), detail={"changes": changes})
+    return locked
+
+
+def update_clinical_notes(actor: Actor, patient: Patient, notes: str) -> Patient:
+    actor.require("patient.edit_clinical")
+    _check_org(actor, patient)
+    with transaction.atomic():
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        if locked.clinical_notes == notes:
+            return locked
+        locked.clinical_notes = notes
+        locked.save(update_fields=["clinical_notes", "updated_at"])
+        record(actor, Action.UPDATE, locked, label=str(locked), detail={"changes": ["clinical_notes"]})
+    return locked
+
+
+def view_patient(actor: Actor, patient: Patient, part: str = "record") -> None:
+    """Record that ACTOR looked at PATIENT (every view of patient data is audited)."""
+    _check_org(actor, patient)
+    record(actor, Action.VIEW, patient, label=str(patient), detail={"part": part})
+
+
+def search_patients(actor: Actor, query: str, limit: int = 25) -> QuerySet[Patient]:
+    """Find by name, date of birth (DD/MM/YYYY or YYYY-MM-DD), phone digits or e-mail."""
+    actor.require("patient.view_contact")
+    qs = Patient.objects.for_org(actor.organization)
+    query = query.strip()
+    if not query:
+        return qs.order_by("-updated_at")[:limit]
+    condition = Q()
+    for token in query.split():
+        dob = _parse_day(token)
+        if dob is not None:
+            condition &= Q(date_of_birth=dob)
+        elif "@" in token:
+            condition &= Q(email__icontains=token.lower())
+        elif len(digits(token)) >= 4 and len(digits(token)) == len(token.replace("+", "")):
+            condition &= Q(phone_digits__contains=digits(token))
+        else:
+            condition &= Q(name_key__contains=name_key(token, ""))
+    return qs.filter(condition).order_by("family_name", "given_name")[:limit]
+
+
+def _parse_day(token: str) -> date | None:
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d", "%d.%m.%Y", "%d-%m-%Y"):
+        try:
+            return datetime.strptime(token, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _check_org(actor: Actor, obj: Any) -> None:
+    if obj.organization_id != actor.organization.pk:
+        # Never reached through the pages (they look up within the organization),
+        # but a service must not trust its caller.
+        raise PermissionError("That record belongs to another organization.")
+
+
+# --- history and screening -------------------------------------------------------
+
+
+def active_history(patient: Patient) -> QuerySet[HistoryItem]:
+    return patient.history.filter(resolved_on__isnull=True, entered_in_error=False)
+
+
+def patient_flags(patient: Patient) -> frozenset[str]:
+    return screening.flags_for(active_history(patient).values_list("kind", "code"))
+
+
+def add_history_item(actor: Actor, patient: Patient, data: Mapping[str, Any]) -> HistoryItem:
+    actor.require("patient.edit_clinical")
+    _check_org(actor, patient)
+    kind = str(data.get("kind") or "")
+    code = str(data.get("code") or "")
+    errors: dict[str, str] = {}
+    if kind not in HistoryKind.values:
+        raise ValidationError({"kind": "Choose what kind of history this is."})
+    if (kind, code) not in screening.BY_KEY:
+        raise ValidationError({"code": "Choose one of the listed options."})
+    detail = str(data.get("detail") or "").strip()
+    if code in ("other", "other-neuromuscular", "other-nm-drug") and not detail:
+        errors["detail"] = "Say what it is."
+    item = HistoryItem(
+        organization=actor.organization,
+        patient=patient,
+        kind=kind,
+        code=code,
+        detail=detail[:500],
+        recorded_by=actor.user,
+    )
+    if kind == HistoryKind.OUTSIDE_TREATMENT:
+        product_id = str(data.get("product_id") or "")
+        try:
+            catalogue.product(product_id)
+        except KeyError:
+            errors["product_id"] = "Choose the product that was used."
+            product_id = ""
+        treated_on = data.get("treated_on")
+        if isinstance(treated_on, str):
+            try:
+                treated_on = date.fromisoformat(treated_on)
+            except ValueError:
+                treated_on = None
+        if not isinstance(treated_on, date):
+            errors["treated_on"] = "Enter the date of the treatment."
+        elif treated_on > timezone.localdate():
+            errors["treated_on"] = "That date is in the future."
+        elif treated_on < patient.date_of_birth:
+            errors["treated_on"] = "That date is before the patient was born."
+        units: Decimal | None = None
+        try:
+            units = parse_units(data.get("units"))
+            if product_id:
+                check_plausible_units(units, product_id)
+        except ValidationError as exc:
+            errors.update({k: v[0] for k, v in exc.message_dict.items()})
+        area = str(data.get("area") or "").strip()
+        if not area:
+            errors["area"] = "Say where it was injected."
+        item.treated_on = treated_on if isinstance(treated_on, date) else None
+        item.product_id = product_id
+        item.units = units
+        item.area = area[:100]
+        item.indication = str(data.get("indication") or "other")[:40]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        item.save(force_insert=True)
+        record(
+            actor,
+            Action.CREATE,
+            item,
+            label=f"{patient}: {screening.BY_KEY[(kind, code)].label}",
+            detail={"patient": patient.pk, "kind": kind, "code": code},
+        )
+    return item
+
+
+def close_history_item(
+    actor: Actor, item: HistoryItem, *, reason: str, entered_in_error: bool
+) -> HistoryItem:
+    """Resolve an item (it no longer applies) or mark it entered in error. Never deleted."""
+    actor.require("patient.edit_clinical")
+    _check_org(actor, item)
+    reason = reason.strip()
+    if entered_in_error and not reason:
+        raise ValidationError({"reason": "Say why this entry was wrong."})
+    with transaction.atomic():
+        locked = HistoryItem.objects.select_for_update().get(pk=item.pk)
+        if not locked.is_active:
+            return locked
+        if entered_in_error:
+            locked.entered_in_error = True
+            locked.error_reason = reason[:300]
+        else:
+            locked.resolved_on = timezone.localdate()
+        locked.save()
+        record(
+            actor,
+            Action.UPDATE,
+            locked,
+            label=f"{locked.patient}: {locked.code}",
+            detail={
+                "patient": locked.patient_id,
+                "change": "entered_in_error" if entered_in_error else "resolved",
+                "reason": reason[:300],
+            },
+        )
+    return locked
+
+
+def record_screening(
+    actor: Actor,
+    patient: Patient,
+    answers: Mapping[str, bool],
+    details: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Apply a screening questionnaire: a yes adds the item if absent, a no resolves it.
+
+    ANSWERS maps "kind:code" of every SCREENING_QUESTIONS entry to True/False; every
+    question must be answered. Returns the list of changes made, for the message.
+    """
+    actor.require("patient.edit_clinical")
+    _check_org(actor, patient)
+    details = details or {}
+    keys = [f"{q.kind}:{q.code}" for q in screening.SCREENING_QUESTIONS]
+    missing = [k for k in keys if k not in answers]
+    if missing:
+        raise ValidationError({k: "Answer yes or no." for k in missing})
+    changes: list[str] = []
+    with transaction.atomic():
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        active = {(i.kind, i.code): i for i in active_history(locked)}
+        for q in screening.SCREENING_QUESTIONS:
+            key = f"{q.kind}:{q.code}"
+            yes = bool(answers[key])
+            current = active.get((q.kind, q.code))
+            if yes and current is None:
+                HistoryItem.objects.create(
+                    organization=actor.organization,
+                    patient=locked,
+                    kind=q.kind,
+                    code=q.code,
+                    detail=str(details.get(key, "")).strip()[:500],
+                    recorded_by=actor.user,
+                )
+                changes.append(f"added: {q.label}")
+            elif yes and current is not None and details.get(key):
+                if current.detail != details[key].strip()[:500]:
+                    current.detail = details[key].strip()[:500]
+                    current.save(update_fields=["detail"])
+                    changes.append(f"updated: {q.label}")
+            elif not yes and current is not None:
+                current.resolved_on = timezone.localdate()
+                current.save(update_fields=["resolved_on"])
+                changes.append(f"no longer: {q.label}")
+        locked.screened_at = timezone.now()
+        locked.screened_by = actor.user
+        locked.save(update_fields=["screened_at", "screened_by", "updated_at"])
+        record(
+            actor,
+            Action.UPDATE,
+            locked,
+            label=str(locked),
+            detail={"screening": changes or ["no change"]},
+        )
+    return changes

@@ -1,0 +1,178 @@
+"""Glabella settings: one file, driven by the environment.
+
+With no environment at all this gives a working laptop setup: SQLite under ./var/,
+a generated development secret kept in ./var/secret_key, debug off (``make run``
+switches it on with GLABELLA_DEBUG=1).
+
+Every variable may instead be read from a file by appending ``_FILE`` to its name
+(``SECRET_KEY_FILE=/run/secrets/glabella_key``), for container and systemd secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("GLABELLA_VAR_DIR", BASE_DIR / "var"))
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The variable NAME, or the contents of the file named by NAME_FILE."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        return Path(file_name).read_text(encoding="utf-8").strip()
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _development_secret() -> str:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50), encoding="utf-8")
+        key_file.chmod(0o600)
+    return key_file.read_text(encoding="utf-8").strip()
+
+
+DEBUG = env_bool("GLABELLA_DEBUG")
+SECRET_KEY = env("SECRET_KEY") or _development_secret()
+ALLOWED_HOSTS = [h.strip() for h in (env("ALLOWED_HOSTS") or "127.0.0.1,localhost").split(",")]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in (env("CSRF_TRUSTED_ORIGINS") or "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "glabella.audit",
+    "glabella.accounts",
+    "glabella.patients",
+    "glabella.web",
+]
+
+MIDDLEWARE = [
+    "glabella.audit.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "glabella.accounts.middleware.MembershipMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "glabella.urls"
+WSGI_APPLICATION = "glabella.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "glabella.accounts.context_processors.membership",
+            ],
+        },
+    }
+]
+
+# --- database ----------------------------------------------------------------
+# DATABASE_URL=postgres://user:password@host:5432/glabella switches to PostgreSQL.
+DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'glabella.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL") or DEFAULT_DATABASE_URL, conn_max_age=0, conn_health_checks=True
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if not env("DATABASE_URL"):
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # WAL lets readers work while one writer writes; IMMEDIATE transactions take the
+    # write lock up front, so two writers queue instead of failing half-way.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+        "PRAGMA foreign_keys=ON;",
+    }
+else:
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- authentication ----------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "web:dashboard"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+# A session ends after 15 idle minutes: every request pushes the expiry forward.
+SESSION_COOKIE_AGE = int(env("GLABELLA_IDLE_MINUTES") or "15") * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("GLABELLA_SECURE_COOKIES", default=not DEBUG and bool(env("SECRET_KEY")))
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# --- i18n / time -------------------------------------------------------------
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env("GLABELLA_TIME_ZONE") or "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- static files ------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env("GLABELLA_STATIC_ROOT") or VAR_DIR / "static")
+
+# --- e-mail ------------------------------------------------------------------
+EMAIL_HOST = env("EMAIL_HOST") or "localhost"
+EMAIL_PORT = int(env("EMAIL_PORT") or "25")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL") or "glabella@localhost"
+
+# --- logging: no patient data in logs (we log request ids, never bodies) -----
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("GLABELLA_LOG_LEVEL") or "WARNING"},
+}
+
+# --- clinical settings a clinic may tighten (never loosen) -------------------
+# "3 months" for the cumulative onabotulinumtoxinA limit: 84 or 90 days.
+GLABELLA_CUMULATIVE_WINDOW_DAYS = int(env("GLABELLA_CUMULATIVE_WINDOW_DAYS") or "90")

@@ -1,0 +1,11 @@
+from django.urls import include, path
+
+from glabella.web import views as web_views
+
+urlpatterns = [
+    path("healthz", web_views.healthz, name="healthz"),
+    path("accounts/", include("glabella.accounts.urls")),
+    path("patients/", include("glabella.patients.urls")),
+    path("audit/", include("glabella.audit.urls")),
+    path("", include("glabella.web.urls")),
+]

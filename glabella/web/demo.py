@@ -1,0 +1,182 @@
+"""Demo data: one organization, two clinics, a user for every role and ~60 patients.
+
+Everything is created through the services, as a real clinic would create it. Later
+issues add treatments, stock and appointments here.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from glabella.accounts.actor import Actor
+from glabella.accounts.models import Membership, Organization
+from glabella.accounts.roles import Role
+from glabella.accounts.services import add_clinic, add_member, setup_organization
+from glabella.patients import screening, services
+
+DEMO_ORG = "Glabella Demo Clinics"
+DEMO_PASSWORD = "glabella-demo-2026"  # noqa: S105  (published demo login, demo data only)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    email: str
+    role: str
+    clinic: str
+
+
+DEMO_USERS = [
+    ("owner@demo.glabella.test", "Olivia", "Owen", Role.OWNER),
+    ("prescriber@demo.glabella.test", "Dr Priya", "Shah", Role.PRESCRIBER),
+    ("injector@demo.glabella.test", "Isla", "Jones", Role.INJECTOR),
+    ("frontdesk@demo.glabella.test", "Fran", "Desai", Role.FRONT_DESK),
+    ("auditor@demo.glabella.test", "Adam", "Ortiz", Role.AUDITOR),
+]
+
+GIVEN_F = ["Amelia", "Sofia", "Grace", "Chloe", "Hannah", "Maya", "Leah", "Zara", "Nora", "Ella",
+           "Ruth", "Priya", "Aisha", "Mei", "Ines", "Clara", "Jade", "Lucy", "Freya", "Rosa"]
+GIVEN_M = ["James", "Omar", "Lukas", "Daniel", "Arjun", "Tom", "Ben", "Mateo", "Kenji", "Sam",
+           "Felix", "Noah", "Ravi", "Leo", "Hugo"]
+FAMILY = ["Smith", "Patel", "Nguyen", "O'Brien", "Kowalski", "Garcia", "Müller", "Okafor", "Rossi",
+          "Johansson", "Chen", "Dubois", "Haddad", "Walsh", "Silva", "Novak", "Ahmed", "Evans",
+          "Fischer", "Costa", "Murphy", "Tanaka", "Brennan", "Lindqvist", "Moreau"]
+STREETS = ["High Street", "Church Road", "Station Road", "Mill Lane", "Park Avenue", "Victoria Road"]
+
+
+def demo_logins() -> list[DemoLogin]:
+    """One line per demo user: e-mail, role(s) and the clinics they work at."""
+    by_user: dict[str, tuple[list[str], list[str]]] = {}
+    memberships = (
+        Membership.objects.filter(organization__name=DEMO_ORG)
+        .select_related("user", "clinic")
+        .order_by("user_id", "clinic__name")
+    )
+    for m in memberships:
+        roles, clinics = by_user.setdefault(m.user.email, ([], []))
+        if m.get_role_display() not in roles:
+            roles.append(m.get_role_display())
+        clinics.append(m.clinic.name)
+    return [DemoLogin(e, ", ".join(r), ", ".join(c)) for e, (r, c) in by_user.items()]
+
+
+def load(*, patients: int = 60, seed: int = 2026) -> Organization:
+    rng = random.Random(seed)
+    with transaction.atomic():
+        org, main_clinic, owner = setup_organization(
+            org_name=DEMO_ORG,
+            clinic_name="Marylebone",
+            timezone="Europe/London",
+            owner_email=DEMO_USERS[0][0],
+            password=DEMO_PASSWORD,
+            clinic_address="12 Wimpole Street\nLondon W1G 9SX",
+        )
+        owner.first_name, owner.last_name = DEMO_USERS[0][1], DEMO_USERS[0][2]
+        owner.save(update_fields=["first_name", "last_name"])
+        owner_actor = Actor(org, owner, main_clinic, Role.OWNER, via="demo")
+        second = add_clinic(
+            owner_actor, name="Headache Centre Leeds", timezone="Europe/London",
+            address="3 Park Square East\nLeeds LS1 2NE",
+        )
+        members = {}
+        for email, first, last, role in DEMO_USERS[1:]:
+            members[role] = add_member(
+                owner_actor, email=email, clinic=main_clinic, role=role,
+                password=DEMO_PASSWORD, first_name=first, last_name=last,
+            )
+        # The prescriber and injector also work at the headache centre.
+        for role in (Role.PRESCRIBER, Role.INJECTOR):
+            add_member(owner_actor, email=members[role].user.email, clinic=second, role=role,
+                       password=DEMO_PASSWORD)
+        injector = members[Role.INJECTOR]
+        staff = Actor(org, injector.user, main_clinic, Role.INJECTOR, via="demo")
+        for i in range(patients):
+            _demo_patient(rng, staff, clinic=main_clinic if i % 3 else second, index=i)
+    return org
+
+
+def _demo_patient(rng: random.Random, actor: Actor, clinic: object, index: int) -> None:
+    today = timezone.localdate()
+    child = index in (7, 31, 44)  # spasticity patients: children, one without a weight
+    female = rng.random() < (0.5 if child else 0.78)
+    given = rng.choice(GIVEN_F if female else GIVEN_M)
+    family = FAMILY[index % len(FAMILY)] if index < len(FAMILY) else rng.choice(FAMILY)
+    age = rng.randint(4, 15) if child else rng.randint(22, 74)
+    dob = today - timedelta(days=age * 365 + rng.randint(0, 364))
+    weight: Decimal | None
+    if child:
+        weight = None if index == 44 else Decimal(12 + age * 3 + rng.randint(0, 6))
+    else:
+        weight = Decimal(rng.randint(52, 98)) if rng.random() < 0.6 else None
+    phone = f"07{rng.randint(100, 999)} {rng.randint(100000, 999999)}"
+    email = f"{given.split()[-1].lower()}.{family.lower().replace(chr(39), '').replace('ü', 'u')}{index}@example.org"
+    consent = rng.random() < 0.8
+    patient = services.create_patient(
+        actor,
+        {
+            "given_name": given,
+            "family_name": family,
+            "date_of_birth": dob,
+            "sex": "female" if female else "male",
+            "weight_kg": weight,
+            "phone": phone,
+            "email": email,
+            "address": f"{rng.randint(1, 120)} {rng.choice(STREETS)}",
+            "preferred_channel": rng.choice(["email", "email", "sms"]),
+            "reminder_consent": consent,
+            "home_clinic": clinic,
+        },
+    )
+    if index % 12 == 11:
+        return  # a few patients not screened yet, as in any real clinic
+    yes: set[str] = set()
+    details: dict[str, str] = {}
+    if rng.random() < 0.12:
+        yes.add("medication:anticoagulant")
+        details["medication:anticoagulant"] = rng.choice(["apixaban 5 mg", "warfarin", "aspirin 75 mg"])
+    if female and 20 <= age <= 44 and rng.random() < 0.06:
+        yes.add("pregnancy:pregnant")
+    if female and 20 <= age <= 44 and rng.random() < 0.05:
+        yes.add("breastfeeding:breastfeeding")
+    if index == 13:
+        yes.add("condition:myasthenia-gravis")
+        details["condition:myasthenia-gravis"] = "ocular MG, on pyridostigmine"
+    if index in (5, 29):
+        yes.add("allergy:cow-milk-protein")
+    if index == 22:
+        yes.add("allergy:albumin")
+    if index == 17:
+        yes.add("medication:aminoglycoside")
+        details["medication:aminoglycoside"] = "gentamicin course until next week"
+    if index == 38:
+        yes.add("infection:infection-at-site")
+        details["infection:infection-at-site"] = "cold sore, upper lip"
+    answers = {f"{q.kind}:{q.code}": f"{q.kind}:{q.code}" in yes for q in screening.SCREENING_QUESTIONS}
+    services.record_screening(actor, patient, answers, details)
+    if not child and rng.random() < 0.25:
+        product = rng.choice(["botox_cosmetic", "dysport", "xeomin"])
+        units = {"botox_cosmetic": "20", "dysport": "50", "xeomin": "20"}[product]
+        services.add_history_item(
+            actor,
+            patient,
+            {
+                "kind": "outside_treatment",
+                "code": "toxin",
+                "treated_on": today - timedelta(days=rng.randint(20, 400)),
+                "product_id": product,
+                "units": units,
+                "area": "Glabella (frown lines)",
+                "indication": "glabellar-lines",
+                "detail": rng.choice(["another clinic in town", "while travelling", ""]),
+            },
+        )
+    if index == 9:
+        services.add_history_item(
+            actor, patient,
+            {"kind": "allergy", "code": "product:dysport", "detail": "hives after Dysport in 2023"},
+        )

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from glabella import __version__
+from glabella.accounts.decorators import signed_in
+from glabella.patients.models import Patient
+
+log = logging.getLogger(__name__)
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 with the database status, or 503 with the reason it cannot be reached."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        log.warning("health check: database unreachable: %s", type(exc).__name__)
+        try:
+            connection.close()
+        except DatabaseError:
+            pass
+        return JsonResponse(
+            {
+                "status": "error",
+                "database": "unreachable",
+                "reason": f"The database cannot be reached ({type(exc).__name__}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'}).",
+                "version": __version__,
+            },
+            status=503,
+        )
+    return JsonResponse(
+        {"status": "ok", "database": "ok", "vendor": connection.vendor, "version": __version__}
+    )
+
+
+@signed_in
+def dashboard(request: HttpRequest) -> HttpResponse:
+    org = request.org  # type: ignore[attr-defined]
+    recent = Patient.objects.for_org(org).order_by("-updated_at")[:8]
+    return render(
+        request,
+        "web/dashboard.html",
+        {"recent": recent, "patient_count": Patient.objects.for_org(org).count()},
+    )
