@@ -21,7 +21,7 @@ from glabella.patients.models import Patient
 # are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-PASSWORD = "correct-horse-battery-42"
+PASSWORD = "correct-horse-battery-42"  # noqa: S105  (test accounts only)
 
 
 @dataclass
@@ -51,23 +51,36 @@ class World:
 
 def _make_world() -> World:
     org, clinic, owner = setup_organization(
-        org_name="Alpha Aesthetics", clinic_name="Alpha Central", timezone="Europe/London",
-        owner_email="owner@alpha.test", password=PASSWORD,
+        org_name="Alpha Aesthetics",
+        clinic_name="Alpha Central",
+        timezone="Europe/London",
+        owner_email="owner@alpha.test",
+        password=PASSWORD,
     )
     owner_actor = Actor(org, owner, clinic, Role.OWNER)
     users = {Role.OWNER.value: owner}
     for role in (Role.PRESCRIBER, Role.INJECTOR, Role.FRONT_DESK, Role.AUDITOR):
-        m = add_member(owner_actor, email=f"{role}@alpha.test", clinic=clinic, role=role,
-                       password=PASSWORD)
+        m = add_member(
+            owner_actor, email=f"{role}@alpha.test", clinic=clinic, role=role, password=PASSWORD
+        )
         users[role.value] = m.user
     other_org, other_clinic, outsider = setup_organization(
-        org_name="Beta Botox Bar", clinic_name="Beta One", timezone="America/New_York",
-        owner_email="owner@beta.test", password=PASSWORD,
+        org_name="Beta Botox Bar",
+        clinic_name="Beta One",
+        timezone="America/New_York",
+        owner_email="owner@beta.test",
+        password=PASSWORD,
     )
     patient = patient_services.create_patient(
         Actor(org, users["injector"], clinic, Role.INJECTOR),
-        {"given_name": "Ada", "family_name": "Lovelace", "date_of_birth": date(1985, 12, 10),
-         "phone": "07700 900123", "email": "ada@example.org", "sex": "female"},
+        {
+            "given_name": "Ada",
+            "family_name": "Lovelace",
+            "date_of_birth": date(1985, 12, 10),
+            "phone": "07700 900123",
+            "email": "ada@example.org",
+            "sex": "female",
+        },
     )
     outsider_patient = patient_services.create_patient(
         Actor(other_org, outsider, other_clinic, Role.OWNER),

@@ -10,6 +10,8 @@ class LoginForm(AuthenticationForm):
         widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
     )
     error_messages = {
-        "invalid_login": "That e-mail and password do not match an account. Check both and try again.",
+        "invalid_login": (
+            "That e-mail and password do not match an account. Check both and try again."
+        ),
         "inactive": "This account has been switched off. Ask your clinic's owner.",
     }

@@ -16,7 +16,8 @@ from glabella.accounts.roles import Role
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(
-            f"{value!r} is not a time zone name. Use a name such as Europe/London or America/New_York."
+            f"{value!r} is not a time zone name. "
+            "Use a name such as Europe/London or America/New_York."
         )
 
 
@@ -71,7 +72,9 @@ class Clinic(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["organization", "name"], name="clinic_unique_name_per_org")
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="clinic_unique_name_per_org"
+            )
         ]
         ordering = ["name"]
 

@@ -15,7 +15,12 @@ from glabella.audit.services import record
 
 
 def setup_organization(
-    *, org_name: str, clinic_name: str, timezone: str, owner_email: str, password: str,
+    *,
+    org_name: str,
+    clinic_name: str,
+    timezone: str,
+    owner_email: str,
+    password: str,
     clinic_address: str = "",
 ) -> tuple[Organization, Clinic, User]:
     """First start: an organization, its first clinic and its owner. Refuses a second run."""
@@ -26,7 +31,9 @@ def setup_organization(
     if not org_name:
         errors["org"] = "The organization needs a name."
     elif Organization.objects.filter(name__iexact=org_name).exists():
-        errors["org"] = f"An organization called {org_name!r} already exists; setup has already run."
+        errors["org"] = (
+            f"An organization called {org_name!r} already exists; setup has already run."
+        )
     if not clinic_name:
         errors["clinic"] = "The clinic needs a name."
     try:
@@ -54,8 +61,13 @@ def setup_organization(
         )
         user = existing or User.objects.create_user(owner_email, password)
         Membership.objects.create(user=user, clinic=clinic, organization=org, role=Role.OWNER)
-        record(Actor.system(org, via="setup"), Action.SETUP, org, label=org.name,
-               detail={"clinic": clinic.name, "owner": owner_email})
+        record(
+            Actor.system(org, via="setup"),
+            Action.SETUP,
+            org,
+            label=org.name,
+            detail={"clinic": clinic.name, "owner": owner_email},
+        )
     return org, clinic, user
 
 
@@ -71,8 +83,14 @@ def add_clinic(actor: Actor, *, name: str, timezone: str, address: str = "") -> 
 
 
 def add_member(
-    actor: Actor, *, email: str, clinic: Clinic, role: str, password: str,
-    first_name: str = "", last_name: str = "",
+    actor: Actor,
+    *,
+    email: str,
+    clinic: Clinic,
+    role: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
 ) -> Membership:
     """Give a person a role at a clinic, creating their account if they have none."""
     actor.require("organization.manage")
@@ -84,8 +102,12 @@ def add_member(
     with transaction.atomic():
         user = User.objects.filter(email__iexact=email).first()
         if user is None:
-            validate_password(password, User(email=email, first_name=first_name, last_name=last_name))
-            user = User.objects.create_user(email, password, first_name=first_name, last_name=last_name)
+            validate_password(
+                password, User(email=email, first_name=first_name, last_name=last_name)
+            )
+            user = User.objects.create_user(
+                email, password, first_name=first_name, last_name=last_name
+            )
         elif user.memberships.exclude(organization=actor.organization).exists():
             raise ValidationError({"email": "That person works for another organization."})
         membership = Membership.objects.create(

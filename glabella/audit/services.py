@@ -105,11 +105,17 @@ def verify_chain(*, progress: Any = None) -> ChainReport:
         # detail round-trips through JSON in the database; recompute from what is stored.
         if event.seq != expected_seq:
             return ChainReport(
-                False, checked, expected_seq, f"event #{expected_seq} is missing (next is #{event.seq})"
+                False,
+                checked,
+                expected_seq,
+                f"event #{expected_seq} is missing (next is #{event.seq})",
             )
         if event.prev_hash != prev:
             return ChainReport(
-                False, checked, event.seq, f"event #{event.seq} does not point to the event before it"
+                False,
+                checked,
+                event.seq,
+                f"event #{event.seq} does not point to the event before it",
             )
         if event.compute_hash() != event.hash:
             return ChainReport(
@@ -126,7 +132,8 @@ def verify_chain(*, progress: Any = None) -> ChainReport:
             False,
             checked,
             checked + 1,
-            f"the chain should hold {head.seq} events but holds {checked}: the last ones are missing",
+            f"the chain should hold {head.seq} events but holds {checked}: "
+            "the last ones are missing",
         )
     if head is not None and checked and head.hash != prev:
         return ChainReport(False, checked, checked, "the last event does not match the chain head")

@@ -27,7 +27,9 @@ class PatientForm(forms.Form):
         help_text="Needed for children: their doses are limited per kilogram.",
         widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
     )
-    phone = forms.CharField(max_length=40, required=False, widget=forms.TextInput(attrs={"type": "tel"}))
+    phone = forms.CharField(
+        max_length=40, required=False, widget=forms.TextInput(attrs={"type": "tel"})
+    )
     email = forms.EmailField(
         required=False, label="E-mail", error_messages={"invalid": "Enter a valid e-mail address."}
     )
@@ -52,7 +54,9 @@ class NotesForm(forms.Form):
 class ScreeningForm(forms.Form):
     """One yes/no per screening question, each with an optional detail."""
 
-    def __init__(self, *args: Any, current: frozenset[tuple[str, str]] = frozenset(), **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, current: frozenset[tuple[str, str]] = frozenset(), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.questions = []
         for q in screening.SCREENING_QUESTIONS:
@@ -67,7 +71,9 @@ class ScreeningForm(forms.Form):
                 initial=("yes" if (q.kind, q.code) in current else None),
             )
             detail = forms.CharField(
-                label="Details", required=False, max_length=500,
+                label="Details",
+                required=False,
+                max_length=500,
                 widget=forms.TextInput(attrs={"placeholder": "Details (which drug, which site…)"}),
             )
             self.fields[f"a_{q.kind}_{q.code}"] = answer
@@ -99,7 +105,8 @@ class HistoryItemForm(forms.Form):
     treated_on = forms.DateField(required=False, label="Date treated", widget=DATE_INPUT)
     product_id = forms.ChoiceField(required=False, choices=_product_choices, label="Product")
     units = forms.CharField(
-        required=False, label="Units",
+        required=False,
+        label="Units",
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     area = forms.CharField(required=False, max_length=100, label="Area treated")

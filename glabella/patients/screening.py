@@ -25,42 +25,84 @@ class Code:
 NEUROMUSCULAR = "neuromuscular-disorder"
 
 CODES: list[Code] = [
-    Code("condition", "myasthenia-gravis", "Myasthenia gravis", NEUROMUSCULAR,
-         "Myasthenia gravis?"),
-    Code("condition", "lambert-eaton", "Lambert-Eaton syndrome", NEUROMUSCULAR,
-         "Lambert-Eaton myasthenic syndrome?"),
-    Code("condition", "als", "Amyotrophic lateral sclerosis (ALS / motor neurone disease)",
-         NEUROMUSCULAR, "ALS / motor neurone disease?"),
-    Code("condition", "other-neuromuscular", "Other neuromuscular disorder", NEUROMUSCULAR,
-         "Any other neuromuscular disorder (e.g. myopathy, peripheral motor neuropathy)?"),
+    Code(
+        "condition", "myasthenia-gravis", "Myasthenia gravis", NEUROMUSCULAR, "Myasthenia gravis?"
+    ),
+    Code(
+        "condition",
+        "lambert-eaton",
+        "Lambert-Eaton syndrome",
+        NEUROMUSCULAR,
+        "Lambert-Eaton myasthenic syndrome?",
+    ),
+    Code(
+        "condition",
+        "als",
+        "Amyotrophic lateral sclerosis (ALS / motor neurone disease)",
+        NEUROMUSCULAR,
+        "ALS / motor neurone disease?",
+    ),
+    Code(
+        "condition",
+        "other-neuromuscular",
+        "Other neuromuscular disorder",
+        NEUROMUSCULAR,
+        "Any other neuromuscular disorder (e.g. myopathy, peripheral motor neuropathy)?",
+    ),
     Code("condition", "other", "Other condition", None),
     Code("pregnancy", "pregnant", "Pregnant", "pregnant", "Pregnant, or could be pregnant?"),
     Code("breastfeeding", "breastfeeding", "Breastfeeding", "breastfeeding", "Breastfeeding?"),
-    Code("allergy", "albumin", "Allergy to human albumin", "allergy-albumin",
-         "Allergy to human albumin?"),
-    Code("allergy", "cow-milk-protein", "Allergy to cow's milk protein",
-         "allergy-cow-milk-protein", "Allergy to cow's milk protein?"),
+    Code(
+        "allergy",
+        "albumin",
+        "Allergy to human albumin",
+        "allergy-albumin",
+        "Allergy to human albumin?",
+    ),
+    Code(
+        "allergy",
+        "cow-milk-protein",
+        "Allergy to cow's milk protein",
+        "allergy-cow-milk-protein",
+        "Allergy to cow's milk protein?",
+    ),
     Code("allergy", "other", "Other allergy", None),
-    Code("infection", "infection-at-site", "Infection at a planned injection site",
-         "infection-at-site", "Infection or inflammation where we plan to inject?"),
-    Code("medication", "aminoglycoside", "Aminoglycoside antibiotic",
-         "neuromuscular-blocking-drug",
-         "Taking an aminoglycoside antibiotic (gentamicin, tobramycin, amikacin…)?"),
-    Code("medication", "other-nm-drug", "Other drug that interferes with neuromuscular transmission",
-         "neuromuscular-blocking-drug",
-         "Taking another drug that affects nerve-muscle transmission (curare-like relaxants, "
-         "anticholinergics, other botulinum toxins)?"),
-    Code("medication", "anticoagulant", "Anticoagulant or antiplatelet", "anticoagulant",
-         "Taking a blood thinner (warfarin, apixaban, rivaroxaban, clopidogrel, aspirin…)?"),
+    Code(
+        "infection",
+        "infection-at-site",
+        "Infection at a planned injection site",
+        "infection-at-site",
+        "Infection or inflammation where we plan to inject?",
+    ),
+    Code(
+        "medication",
+        "aminoglycoside",
+        "Aminoglycoside antibiotic",
+        "neuromuscular-blocking-drug",
+        "Taking an aminoglycoside antibiotic (gentamicin, tobramycin, amikacin…)?",
+    ),
+    Code(
+        "medication",
+        "other-nm-drug",
+        "Other drug that interferes with neuromuscular transmission",
+        "neuromuscular-blocking-drug",
+        "Taking another drug that affects nerve-muscle transmission (curare-like relaxants, "
+        "anticholinergics, other botulinum toxins)?",
+    ),
+    Code(
+        "medication",
+        "anticoagulant",
+        "Anticoagulant or antiplatelet",
+        "anticoagulant",
+        "Taking a blood thinner (warfarin, apixaban, rivaroxaban, clopidogrel, aspirin…)?",
+    ),
     Code("medication", "other", "Other medication", None),
     Code("outside_treatment", "toxin", "Toxin treatment elsewhere", None),
 ]
 
 # One allergy code per toxin product: "product:dysport" -> flag "allergy-dysport".
 for _p in catalogue.products():
-    CODES.append(
-        Code("allergy", f"product:{_p.id}", f"Allergy to {_p.brand}", f"allergy-{_p.id}")
-    )
+    CODES.append(Code("allergy", f"product:{_p.id}", f"Allergy to {_p.brand}", f"allergy-{_p.id}"))
 
 BY_KEY: dict[tuple[str, str], Code] = {(c.kind, c.code): c for c in CODES}
 SCREENING_QUESTIONS: list[Code] = [c for c in CODES if c.question]
@@ -87,6 +129,7 @@ FLAG_LABELS: dict[str, str] = {
 }
 for _p in catalogue.products():
     FLAG_LABELS[f"allergy-{_p.id}"] = f"{_p.brand} allergy"
+
 
 def code_choices(kind: str) -> list[tuple[str, str]]:
     return [(c.code, c.label) for c in CODES if c.kind == kind]

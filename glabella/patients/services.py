@@ -160,7 +160,10 @@ def _duplicate_error(patient: Patient) -> ValidationError:
 def create_patient(actor: Actor, data: Mapping[str, Any]) -> Patient:
     actor.require("patient.create")
     clean = _clean_patient(data, timezone.localdate())
-    if clean["home_clinic"] is not None and clean["home_clinic"].organization_id != actor.organization.pk:
+    if (
+        clean["home_clinic"] is not None
+        and clean["home_clinic"].organization_id != actor.organization.pk
+    ):
         raise ValidationError({"home_clinic": "That clinic is not part of your organization."})
     key = name_key(clean["given_name"], clean["family_name"])
     existing = (
@@ -208,7 +211,10 @@ def update_patient(actor: Actor, patient: Patient, data: Mapping[str, Any]) -> P
     actor.require("patient.edit_contact")
     _check_org(actor, patient)
     clean = _clean_patient(data, timezone.localdate())
-    if clean["home_clinic"] is not None and clean["home_clinic"].organization_id != actor.organization.pk:
+    if (
+        clean["home_clinic"] is not None
+        and clean["home_clinic"].organization_id != actor.organization.pk
+    ):
         raise ValidationError({"home_clinic": "That clinic is not part of your organization."})
     key = name_key(clean["given_name"], clean["family_name"])
     clash = (
@@ -249,7 +255,9 @@ def update_clinical_notes(actor: Actor, patient: Patient, notes: str) -> Patient
             return locked
         locked.clinical_notes = notes
         locked.save(update_fields=["clinical_notes", "updated_at"])
-        record(actor, Action.UPDATE, locked, label=str(locked), detail={"changes": ["clinical_notes"]})
+        record(
+            actor, Action.UPDATE, locked, label=str(locked), detail={"changes": ["clinical_notes"]}
+        )
     return locked
 
 
@@ -426,7 +434,7 @@ def record_screening(
     keys = [f"{q.kind}:{q.code}" for q in screening.SCREENING_QUESTIONS]
     missing = [k for k in keys if k not in answers]
     if missing:
-        raise ValidationError({k: "Answer yes or no." for k in missing})
+        raise ValidationError(dict.fromkeys(missing, "Answer yes or no."))
     changes: list[str] = []
     with transaction.atomic():
         locked = Patient.objects.select_for_update().get(pk=patient.pk)

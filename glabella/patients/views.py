@@ -68,13 +68,19 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context.update(
             {
                 "flags": [(f, screening.FLAG_LABELS.get(f, f)) for f in sorted(flags)],
-                "active_items": [i for i in items if i.is_active and i.kind != HistoryKind.OUTSIDE_TREATMENT],
+                "active_items": [
+                    i for i in items if i.is_active and i.kind != HistoryKind.OUTSIDE_TREATMENT
+                ],
                 "outside": [i for i in items if i.kind == HistoryKind.OUTSIDE_TREATMENT],
-                "closed_items": [i for i in items if not i.is_active and i.kind != HistoryKind.OUTSIDE_TREATMENT],
+                "closed_items": [
+                    i for i in items if not i.is_active and i.kind != HistoryKind.OUTSIDE_TREATMENT
+                ],
                 "notes_form": NotesForm(initial={"clinical_notes": patient.clinical_notes}),
                 "history_kinds": [
-                    (k, label) for k, label in HistoryKind.choices
-                    if k not in (HistoryKind.PREGNANCY, HistoryKind.BREASTFEEDING, HistoryKind.INFECTION)
+                    (k, label)
+                    for k, label in HistoryKind.choices
+                    if k
+                    not in (HistoryKind.PREGNANCY, HistoryKind.BREASTFEEDING, HistoryKind.INFECTION)
                 ],
             }
         )
@@ -149,7 +155,9 @@ def history_add(request: HttpRequest, pk: int) -> HttpResponse:
 def history_close(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
     actor = Actor.from_request(request)
     patient = _patient(request, pk)
-    item = get_object_or_404(HistoryItem.objects.for_org(actor.organization), pk=item_pk, patient=patient)
+    item = get_object_or_404(
+        HistoryItem.objects.for_org(actor.organization), pk=item_pk, patient=patient
+    )
     form = CloseItemForm(request.POST)
     if form.is_valid():
         try:

@@ -7,8 +7,9 @@ issues add treatments, stock and appointments here.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -19,6 +20,7 @@ from glabella.accounts.models import Membership, Organization
 from glabella.accounts.roles import Role
 from glabella.accounts.services import add_clinic, add_member, setup_organization
 from glabella.patients import screening, services
+from glabella.patients.models import name_key
 
 DEMO_ORG = "Glabella Demo Clinics"
 DEMO_PASSWORD = "glabella-demo-2026"  # noqa: S105  (published demo login, demo data only)
@@ -39,14 +41,80 @@ DEMO_USERS = [
     ("auditor@demo.glabella.test", "Adam", "Ortiz", Role.AUDITOR),
 ]
 
-GIVEN_F = ["Amelia", "Sofia", "Grace", "Chloe", "Hannah", "Maya", "Leah", "Zara", "Nora", "Ella",
-           "Ruth", "Priya", "Aisha", "Mei", "Ines", "Clara", "Jade", "Lucy", "Freya", "Rosa"]
-GIVEN_M = ["James", "Omar", "Lukas", "Daniel", "Arjun", "Tom", "Ben", "Mateo", "Kenji", "Sam",
-           "Felix", "Noah", "Ravi", "Leo", "Hugo"]
-FAMILY = ["Smith", "Patel", "Nguyen", "O'Brien", "Kowalski", "Garcia", "Müller", "Okafor", "Rossi",
-          "Johansson", "Chen", "Dubois", "Haddad", "Walsh", "Silva", "Novak", "Ahmed", "Evans",
-          "Fischer", "Costa", "Murphy", "Tanaka", "Brennan", "Lindqvist", "Moreau"]
-STREETS = ["High Street", "Church Road", "Station Road", "Mill Lane", "Park Avenue", "Victoria Road"]
+GIVEN_F = [
+    "Amelia",
+    "Sofia",
+    "Grace",
+    "Chloe",
+    "Hannah",
+    "Maya",
+    "Leah",
+    "Zara",
+    "Nora",
+    "Ella",
+    "Ruth",
+    "Priya",
+    "Aisha",
+    "Mei",
+    "Ines",
+    "Clara",
+    "Jade",
+    "Lucy",
+    "Freya",
+    "Rosa",
+]
+GIVEN_M = [
+    "James",
+    "Omar",
+    "Lukas",
+    "Daniel",
+    "Arjun",
+    "Tom",
+    "Ben",
+    "Mateo",
+    "Kenji",
+    "Sam",
+    "Felix",
+    "Noah",
+    "Ravi",
+    "Leo",
+    "Hugo",
+]
+FAMILY = [
+    "Smith",
+    "Patel",
+    "Nguyen",
+    "O'Brien",
+    "Kowalski",
+    "Garcia",
+    "Müller",
+    "Okafor",
+    "Rossi",
+    "Johansson",
+    "Chen",
+    "Dubois",
+    "Haddad",
+    "Walsh",
+    "Silva",
+    "Novak",
+    "Ahmed",
+    "Evans",
+    "Fischer",
+    "Costa",
+    "Murphy",
+    "Tanaka",
+    "Brennan",
+    "Lindqvist",
+    "Moreau",
+]
+STREETS = [
+    "High Street",
+    "Church Road",
+    "Station Road",
+    "Mill Lane",
+    "Park Avenue",
+    "Victoria Road",
+]
 
 
 def demo_logins() -> list[DemoLogin]:
@@ -66,7 +134,7 @@ def demo_logins() -> list[DemoLogin]:
 
 
 def load(*, patients: int = 60, seed: int = 2026) -> Organization:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311  (reproducible demo data, not security)
     with transaction.atomic():
         org, main_clinic, owner = setup_organization(
             org_name=DEMO_ORG,
@@ -80,19 +148,31 @@ def load(*, patients: int = 60, seed: int = 2026) -> Organization:
         owner.save(update_fields=["first_name", "last_name"])
         owner_actor = Actor(org, owner, main_clinic, Role.OWNER, via="demo")
         second = add_clinic(
-            owner_actor, name="Headache Centre Leeds", timezone="Europe/London",
+            owner_actor,
+            name="Headache Centre Leeds",
+            timezone="Europe/London",
             address="3 Park Square East\nLeeds LS1 2NE",
         )
         members = {}
         for email, first, last, role in DEMO_USERS[1:]:
             members[role] = add_member(
-                owner_actor, email=email, clinic=main_clinic, role=role,
-                password=DEMO_PASSWORD, first_name=first, last_name=last,
+                owner_actor,
+                email=email,
+                clinic=main_clinic,
+                role=role,
+                password=DEMO_PASSWORD,
+                first_name=first,
+                last_name=last,
             )
         # The prescriber and injector also work at the headache centre.
         for role in (Role.PRESCRIBER, Role.INJECTOR):
-            add_member(owner_actor, email=members[role].user.email, clinic=second, role=role,
-                       password=DEMO_PASSWORD)
+            add_member(
+                owner_actor,
+                email=members[role].user.email,
+                clinic=second,
+                role=role,
+                password=DEMO_PASSWORD,
+            )
         injector = members[Role.INJECTOR]
         staff = Actor(org, injector.user, main_clinic, Role.INJECTOR, via="demo")
         for i in range(patients):
@@ -114,7 +194,8 @@ def _demo_patient(rng: random.Random, actor: Actor, clinic: object, index: int) 
     else:
         weight = Decimal(rng.randint(52, 98)) if rng.random() < 0.6 else None
     phone = f"07{rng.randint(100, 999)} {rng.randint(100000, 999999)}"
-    email = f"{given.split()[-1].lower()}.{family.lower().replace(chr(39), '').replace('ü', 'u')}{index}@example.org"
+    mailbox = re.sub(r"[^a-z]", "", name_key(family, "").replace(" ", ""))
+    email = f"{given.split()[-1].lower()}.{mailbox}{index}@example.org"
     consent = rng.random() < 0.8
     patient = services.create_patient(
         actor,
@@ -138,7 +219,9 @@ def _demo_patient(rng: random.Random, actor: Actor, clinic: object, index: int) 
     details: dict[str, str] = {}
     if rng.random() < 0.12:
         yes.add("medication:anticoagulant")
-        details["medication:anticoagulant"] = rng.choice(["apixaban 5 mg", "warfarin", "aspirin 75 mg"])
+        details["medication:anticoagulant"] = rng.choice(
+            ["apixaban 5 mg", "warfarin", "aspirin 75 mg"]
+        )
     if female and 20 <= age <= 44 and rng.random() < 0.06:
         yes.add("pregnancy:pregnant")
     if female and 20 <= age <= 44 and rng.random() < 0.05:
@@ -156,7 +239,9 @@ def _demo_patient(rng: random.Random, actor: Actor, clinic: object, index: int) 
     if index == 38:
         yes.add("infection:infection-at-site")
         details["infection:infection-at-site"] = "cold sore, upper lip"
-    answers = {f"{q.kind}:{q.code}": f"{q.kind}:{q.code}" in yes for q in screening.SCREENING_QUESTIONS}
+    answers = {
+        f"{q.kind}:{q.code}": f"{q.kind}:{q.code}" in yes for q in screening.SCREENING_QUESTIONS
+    }
     services.record_screening(actor, patient, answers, details)
     if not child and rng.random() < 0.25:
         product = rng.choice(["botox_cosmetic", "dysport", "xeomin"])
@@ -177,6 +262,7 @@ def _demo_patient(rng: random.Random, actor: Actor, clinic: object, index: int) 
         )
     if index == 9:
         services.add_history_item(
-            actor, patient,
+            actor,
+            patient,
             {"kind": "allergy", "code": "product:dysport", "detail": "hives after Dysport in 2023"},
         )

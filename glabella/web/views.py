@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from django.db import DatabaseError, connection
@@ -23,10 +24,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
             cursor.fetchone()
     except DatabaseError as exc:
         log.warning("health check: database unreachable: %s", type(exc).__name__)
-        try:
+        with contextlib.suppress(DatabaseError):
             connection.close()
-        except DatabaseError:
-            pass
         return JsonResponse(
             {
                 "status": "error",

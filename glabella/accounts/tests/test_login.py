@@ -88,8 +88,13 @@ def test_user_with_two_clinics_can_switch(world):
     from glabella.accounts.services import add_clinic, add_member
 
     second = add_clinic(world.actor("owner"), name="Alpha North", timezone="Europe/London")
-    add_member(world.actor("owner"), email="injector@alpha.test", clinic=second,
-               role="injector", password=PASSWORD)
+    add_member(
+        world.actor("owner"),
+        email="injector@alpha.test",
+        clinic=second,
+        role="injector",
+        password=PASSWORD,
+    )
     client = world.client("injector")
     response = client.post(reverse("accounts:switch_clinic", args=[second.pk]), follow=True)
     assert "You are now working at Alpha North" in response.content.decode()

@@ -3,9 +3,9 @@
 import pytest
 from django.urls import URLPattern, reverse
 
+from glabella.patients import services
 from glabella.patients import urls as patient_urls
 from glabella.patients.models import HistoryItem
-from glabella.patients import services
 
 ROLES = ["owner", "prescriber", "injector", "front_desk", "auditor"]
 
@@ -51,9 +51,12 @@ def test_every_patient_url_is_404_for_another_organizations_patient(world, role,
 
 
 def test_an_own_history_item_cannot_be_reached_through_another_patient(world):
-    mine = services.add_history_item(world.actor(), world.patient, {"kind": "allergy", "code": "albumin"})
+    mine = services.add_history_item(
+        world.actor(), world.patient, {"kind": "allergy", "code": "albumin"}
+    )
     other = services.create_patient(
-        world.actor(), {"given_name": "Other", "family_name": "Person", "date_of_birth": "1990-01-01"}
+        world.actor(),
+        {"given_name": "Other", "family_name": "Person", "date_of_birth": "1990-01-01"},
     )
     response = world.client("injector").post(
         reverse("patients:history_close", args=[other.pk, mine.pk]), {"how": "error", "reason": "x"}
@@ -62,4 +65,9 @@ def test_an_own_history_item_cannot_be_reached_through_another_patient(world):
 
 
 def test_insiders_reach_their_own_patient(world):
-    assert world.client("front_desk").get(reverse("patients:detail", args=[world.patient.pk])).status_code == 200
+    assert (
+        world.client("front_desk")
+        .get(reverse("patients:detail", args=[world.patient.pk]))
+        .status_code
+        == 200
+    )

@@ -127,9 +127,14 @@ def test_empty_search_says_so_clearly(world):
 def test_editing_records_what_changed_in_the_audit_trail(world):
     client = world.client("front_desk")
     data = {
-        "given_name": "Ada", "family_name": "Lovelace", "date_of_birth": "1985-12-10",
-        "sex": "female", "phone": "07700 900999", "email": "ada@example.org",
-        "preferred_channel": "sms", "reminder_consent": "on",
+        "given_name": "Ada",
+        "family_name": "Lovelace",
+        "date_of_birth": "1985-12-10",
+        "sex": "female",
+        "phone": "07700 900999",
+        "email": "ada@example.org",
+        "preferred_channel": "sms",
+        "reminder_consent": "on",
     }
     response = client.post(reverse("patients:edit", args=[world.patient.pk]), data)
     assert response.status_code == 302
@@ -156,14 +161,24 @@ def test_front_desk_sees_contact_details_but_no_clinical_information(world):
     services.add_history_item(
         actor, world.patient, {"kind": "medication", "code": "anticoagulant", "detail": "apixaban"}
     )
-    html = world.client("front_desk").get(reverse("patients:detail", args=[world.patient.pk])).content.decode()
+    html = (
+        world.client("front_desk")
+        .get(reverse("patients:detail", args=[world.patient.pk]))
+        .content.decode()
+    )
     assert "07700 900123" in html
     assert "Asymmetric brows" not in html
     assert "apixaban" not in html and "Anticoagulant" not in html
-    html = world.client("injector").get(reverse("patients:detail", args=[world.patient.pk])).content.decode()
+    html = (
+        world.client("injector")
+        .get(reverse("patients:detail", args=[world.patient.pk]))
+        .content.decode()
+    )
     assert "Asymmetric brows" in html and "apixaban" in html
     for url in ("patients:screening", "patients:history_add"):
-        assert world.client("front_desk").get(reverse(url, args=[world.patient.pk])).status_code == 403
+        assert (
+            world.client("front_desk").get(reverse(url, args=[world.patient.pk])).status_code == 403
+        )
 
 
 def test_auditor_can_read_but_every_write_is_refused(world):

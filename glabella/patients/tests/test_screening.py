@@ -16,7 +16,9 @@ def _all_no() -> dict[str, str]:
 def test_every_screening_question_must_be_answered(world):
     data = _all_no()
     del data["a_pregnancy_pregnant"]
-    response = world.client("injector").post(reverse("patients:screening", args=[world.patient.pk]), data)
+    response = world.client("injector").post(
+        reverse("patients:screening", args=[world.patient.pk]), data
+    )
     assert response.status_code == 200
     assert "Answer yes or no." in response.content.decode()
     world.patient.refresh_from_db()
@@ -30,7 +32,9 @@ def test_a_yes_raises_the_flag_the_safety_engine_understands(world):
         "d_medication_aminoglycoside": "gentamicin",
         "a_condition_myasthenia-gravis": "yes",
     }
-    response = world.client("injector").post(reverse("patients:screening", args=[world.patient.pk]), data)
+    response = world.client("injector").post(
+        reverse("patients:screening", args=[world.patient.pk]), data
+    )
     assert response.status_code == 302
     assert services.patient_flags(world.patient) == {
         "allergy-cow-milk-protein",
@@ -40,7 +44,11 @@ def test_a_yes_raises_the_flag_the_safety_engine_understands(world):
     world.patient.refresh_from_db()
     assert world.patient.screened_at is not None
     assert world.patient.screened_by == world.users["injector"]
-    html = world.client("injector").get(reverse("patients:detail", args=[world.patient.pk])).content.decode()
+    html = (
+        world.client("injector")
+        .get(reverse("patients:detail", args=[world.patient.pk]))
+        .content.decode()
+    )
     assert "Cow&#x27;s milk protein allergy" in html and "Neuromuscular disorder" in html
     assert "gentamicin" in html
 
@@ -64,7 +72,9 @@ def test_product_allergy_gives_a_product_flag(world):
 
 
 def test_entered_in_error_needs_a_reason_and_keeps_the_item(world):
-    item = services.add_history_item(world.actor(), world.patient, {"kind": "allergy", "code": "albumin"})
+    item = services.add_history_item(
+        world.actor(), world.patient, {"kind": "allergy", "code": "albumin"}
+    )
     with pytest.raises(ValidationError):
         services.close_history_item(world.actor(), item, reason=" ", entered_in_error=True)
     response = world.client("injector").post(
@@ -78,8 +88,12 @@ def test_entered_in_error_needs_a_reason_and_keeps_the_item(world):
 
 
 OUTSIDE = {
-    "kind": "outside_treatment", "code": "toxin", "product_id": "botox_cosmetic",
-    "units": "20", "area": "glabella", "treated_on": (date.today() - timedelta(days=30)).isoformat(),
+    "kind": "outside_treatment",
+    "code": "toxin",
+    "product_id": "botox_cosmetic",
+    "units": "20",
+    "area": "glabella",
+    "treated_on": (date.today() - timedelta(days=30)).isoformat(),
 }
 
 

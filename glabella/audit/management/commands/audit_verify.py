@@ -15,7 +15,9 @@ class Command(BaseCommand):
     help = "Check that the audit trail is complete and unaltered (exit 1 if not)."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--quiet", action="store_true", help="print nothing when the chain is intact")
+        parser.add_argument(
+            "--quiet", action="store_true", help="print nothing when the chain is intact"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         bar = ProgressBar("Checking audit events", stream=sys.stderr)

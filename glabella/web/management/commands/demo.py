@@ -14,8 +14,11 @@ class Command(BaseCommand):
     help = "Load demo data: two clinics, a user for every role, about 60 patients."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--if-empty", action="store_true",
-                            help="do nothing if the database already has an organization")
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="do nothing if the database already has an organization",
+        )
         parser.add_argument("--patients", type=int, default=60)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -30,6 +33,6 @@ class Command(BaseCommand):
             self.stdout.write(f"Loading demo data ({options['patients']} patients)…")
             demo.load(patients=options["patients"])
         self.stdout.write("")
-        self.stdout.write("Demo logins (password for all: %s):" % demo.DEMO_PASSWORD)
+        self.stdout.write(f"Demo logins (password for all: {demo.DEMO_PASSWORD}):")
         for login in demo.demo_logins():
             self.stdout.write(f"  {login.email:32} {login.role:22} {login.clinic}")
