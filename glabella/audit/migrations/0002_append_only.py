@@ -31,7 +31,7 @@ SQLITE_DOWN = "DROP TRIGGER IF EXISTS audit_append_only;"
 def up(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(PG_UP)
+        schema_editor.execute(PG_UP, params=None)
     elif vendor == "sqlite":
         schema_editor.execute(SQLITE_UP)
 
@@ -39,7 +39,7 @@ def up(apps, schema_editor):
 def down(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(PG_DOWN)
+        schema_editor.execute(PG_DOWN, params=None)
     elif vendor == "sqlite":
         schema_editor.execute(SQLITE_DOWN)
 
