@@ -146,5 +146,14 @@ class HistoryItem(models.Model):
         return entry.label if entry else f"{self.get_kind_display()}: {self.code}"
 
     @property
+    def product_name(self) -> str:
+        from glabella.clinical import catalogue
+
+        try:
+            return catalogue.product(self.product_id).brand
+        except KeyError:
+            return self.product_id
+
+    @property
     def is_active(self) -> bool:
         return self.resolved_on is None and not self.entered_in_error

@@ -123,3 +123,23 @@ def test_demo_data_has_two_clinics_every_role_and_sixty_screened_patients(db):
 def test_demo_if_empty_leaves_a_real_database_alone(world):
     call_command("demo", "--if-empty", stdout=io.StringIO())
     assert not Organization.objects.filter(name=demo.DEMO_ORG).exists()
+
+
+def test_protocols_and_dilution_commands_print_and_fail_with_one_line(fresh_env):
+    env, _ = fresh_env
+    listing = _run(["protocols"], env)
+    assert listing.returncode == 0 and "chronic-migraine-preempt" in listing.stdout
+    preempt = _run(["protocols", "chronic-migraine-preempt"], env)
+    assert "155 U at 31 sites" in preempt.stdout
+    mixed = _run(["dilution", "botox", "100", "2"], env)
+    assert mixed.returncode == 0 and "5 U per 0.1 mL" in mixed.stdout
+    for bad in (
+        ["dilution", "botox", "100", "-2"],
+        ["dilution", "wonderbotox", "100", "2"],
+        ["protocols", "no-such-protocol"],
+        ["dilution", "botox"],
+    ):
+        result = _run(bad, env)
+        assert result.returncode == 2, bad
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stdout == ""

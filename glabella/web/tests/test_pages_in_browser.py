@@ -85,3 +85,25 @@ def test_auditor_reads_the_audit_log(live_server, live_world, page):  # noqa: F8
     shot(page, "audit-log")
     assert_fits_and_touchable(page)
     assert AuditEvent.objects.filter(action="login", actor_label="auditor@alpha.test").exists()
+
+
+def test_record_a_treatment_given_elsewhere_with_a_typo_first(live_server, live_world, page):  # noqa: F811
+    login(page, live_server.url, "injector@alpha.test", PASSWORD)
+    page.goto(f"{live_server.url}/patients/{live_world.patient.pk}/")
+    page.get_by_role("link", name="Add toxin treatment elsewhere").click()
+    page.get_by_label("Date treated").fill("2026-10-01")
+    page.get_by_label("Product").select_option("botox_cosmetic")
+    page.get_by_label("Units").fill("-20")
+    page.get_by_label("Area treated").fill("glabella")
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_text("Units must be more than zero.")).to_be_visible()
+    # What was typed is still there: only the wrong figure needs fixing.
+    expect(page.get_by_label("Area treated")).to_have_value("glabella")
+    shot(page, "outside-treatment-error")
+    assert_fits_and_touchable(page)
+    page.get_by_label("Units").fill("20")
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_text("Added to the medical history.")).to_be_visible()
+    row = page.locator("tr", has_text="Botox Cosmetic")
+    expect(row).to_contain_text("20 U")
+    expect(row).to_contain_text("01/10/2026")
