@@ -267,6 +267,19 @@ def view_patient(actor: Actor, patient: Patient, part: str = "record") -> None:
     record(actor, Action.VIEW, patient, label=str(patient), detail={"part": part})
 
 
+def view_patient_list(actor: Actor, patients: list[Patient], where: str, query: str = "") -> None:
+    """Record that ACTOR was shown a list of patients (search results, the dashboard)."""
+    if not patients:
+        return
+    record(
+        actor,
+        Action.VIEW,
+        object_type="patients.patient",
+        label=f"{where}: {len(patients)} patients",
+        detail={"part": where, "query": query[:100], "ids": [p.pk for p in patients]},
+    )
+
+
 def search_patients(actor: Actor, query: str, limit: int = 25) -> QuerySet[Patient]:
     """Find by name, date of birth (DD/MM/YYYY or YYYY-MM-DD), phone digits or e-mail."""
     actor.require("patient.view_contact")

@@ -32,6 +32,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     actor = Actor.from_request(request)
     query = request.GET.get("q", "")
     patients = list(services.search_patients(actor, query))
+    services.view_patient_list(actor, patients, "search", query)
     context = {"patients": patients, "q": query}
     if request.headers.get("HX-Request"):
         return render(request, "patients/_results.html", context)

@@ -9,7 +9,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from glabella import __version__
+from glabella.accounts.actor import Actor
 from glabella.accounts.decorators import signed_in
+from glabella.patients import services as patient_services
 from glabella.patients.models import Patient
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @signed_in
 def dashboard(request: HttpRequest) -> HttpResponse:
     org = request.org  # type: ignore[attr-defined]
-    recent = Patient.objects.for_org(org).order_by("-updated_at")[:8]
+    recent = list(Patient.objects.for_org(org).order_by("-updated_at")[:8])
+    patient_services.view_patient_list(Actor.from_request(request), recent, "dashboard")
     return render(
         request,
         "web/dashboard.html",

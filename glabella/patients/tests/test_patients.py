@@ -111,6 +111,13 @@ def test_search_by_name_birth_date_phone_or_email(world, query, found):
     assert world.outsider_patient not in results
 
 
+def test_search_results_shown_are_audited_with_the_query_and_the_patients(world):
+    world.client("front_desk").get(reverse("patients:list"), {"q": "lovel"})
+    event = AuditEvent.objects.filter(action="view").latest("seq")
+    assert event.detail == {"part": "search", "query": "lovel", "ids": [world.patient.pk]}
+    assert event.actor_label == "front_desk@alpha.test"
+
+
 def test_search_as_you_type_returns_only_the_results_fragment(world):
     response = world.client("front_desk").get(
         reverse("patients:list"), {"q": "lovel"}, HTTP_HX_REQUEST="true"
