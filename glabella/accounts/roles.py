@@ -56,6 +56,41 @@ PERMISSIONS: dict[str, Permission] = {
         _CLINICAL,
         writes=True,
     ),
+    "consent.view": Permission(
+        "See a patient's consents and the consent templates",
+        _CLINICAL | {Role.AUDITOR},
+        writes=False,
+    ),
+    "consent.record": Permission(
+        "Take a patient's consent (drawn signature or scanned paper) or record its withdrawal",
+        _CLINICAL,
+        writes=True,
+    ),
+    "consent.manage_templates": Permission(
+        "Write new versions of the consent templates",
+        frozenset({Role.OWNER, Role.PRESCRIBER}),
+        writes=True,
+    ),
+    "session.view": Permission(
+        "See treatment sessions, their points, findings and records",
+        _CLINICAL | {Role.AUDITOR},
+        writes=False,
+    ),
+    "session.chart": Permission(
+        "Chart a draft treatment session",
+        frozenset({Role.PRESCRIBER, Role.INJECTOR}),
+        writes=True,
+    ),
+    "session.sign": Permission(
+        "Sign (lock) a treatment session, amend it or void it with a reason",
+        frozenset({Role.PRESCRIBER, Role.INJECTOR}),
+        writes=True,
+    ),
+    "session.override": Permission(
+        "Override a dose finding that allows it, with a written reason",
+        frozenset({Role.PRESCRIBER}),
+        writes=True,
+    ),
     "appointment.view": Permission(
         "See appointments",
         _ALL,

@@ -4,50 +4,38 @@ import pytest
 
 from glabella.accounts.roles import PERMISSIONS, WRITE_PERMISSIONS, Role, can, permissions_for
 
+CLINICAL_READ = {"patient.view_clinical", "consent.view", "session.view"}
+PATIENT_WRITE = {
+    "patient.create",
+    "patient.edit_contact",
+    "patient.edit_clinical",
+    "consent.record",
+}
+# fmt: off
 EXPECTED = {
+    # The owner runs the business; charting and signing are for the clinicians.
     Role.OWNER: {
-        "patient.view_contact",
-        "patient.view_clinical",
-        "patient.create",
-        "patient.edit_contact",
-        "patient.edit_clinical",
-        "appointment.view",
-        "appointment.edit",
-        "audit.view",
-        "organization.manage",
+        "patient.view_contact", *CLINICAL_READ, *PATIENT_WRITE, "consent.manage_templates",
+        "appointment.view", "appointment.edit", "audit.view", "organization.manage",
     },
     Role.PRESCRIBER: {
-        "patient.view_contact",
-        "patient.view_clinical",
-        "patient.create",
-        "patient.edit_contact",
-        "patient.edit_clinical",
-        "appointment.view",
-        "appointment.edit",
+        "patient.view_contact", *CLINICAL_READ, *PATIENT_WRITE, "consent.manage_templates",
+        "session.chart", "session.sign", "session.override",
+        "appointment.view", "appointment.edit",
     },
     Role.INJECTOR: {
-        "patient.view_contact",
-        "patient.view_clinical",
-        "patient.create",
-        "patient.edit_contact",
-        "patient.edit_clinical",
-        "appointment.view",
-        "appointment.edit",
+        "patient.view_contact", *CLINICAL_READ, *PATIENT_WRITE,
+        "session.chart", "session.sign", "appointment.view", "appointment.edit",
     },
     Role.FRONT_DESK: {
-        "patient.view_contact",
-        "patient.create",
-        "patient.edit_contact",
-        "appointment.view",
-        "appointment.edit",
+        "patient.view_contact", "patient.create", "patient.edit_contact",
+        "appointment.view", "appointment.edit",
     },
     Role.AUDITOR: {
-        "patient.view_contact",
-        "patient.view_clinical",
-        "appointment.view",
-        "audit.view",
+        "patient.view_contact", *CLINICAL_READ, "appointment.view", "audit.view",
     },
 }
+# fmt: on
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -70,6 +58,10 @@ def test_front_desk_sees_contact_and_appointments_but_no_clinical_notes():
     assert can(Role.FRONT_DESK, "appointment.view")
     assert not can(Role.FRONT_DESK, "patient.view_clinical")
     assert not can(Role.FRONT_DESK, "patient.edit_clinical")
+
+
+def test_only_a_prescriber_may_override_a_dose_finding():
+    assert [r for r in Role if can(r, "session.override")] == [Role.PRESCRIBER]
 
 
 def test_no_role_and_unknown_permission():
