@@ -100,6 +100,11 @@ def live_world(transactional_db: None) -> World:
 
 
 @pytest.fixture(autouse=True)
+def _media_in_tmp(settings: object, tmp_path: object) -> None:
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # type: ignore[attr-defined,operator]
+
+
+@pytest.fixture(autouse=True)
 def _fast_argon2(settings: object) -> None:
     settings.PASSWORD_HASHERS = [  # type: ignore[attr-defined]
         "glabella.testing.FastArgon2PasswordHasher",

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "glabella.audit",
     "glabella.accounts",
     "glabella.patients",
+    "glabella.consent",
     "glabella.web",
 ]
 
@@ -161,6 +162,14 @@ USE_TZ = True
 # --- static files ------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env("GLABELLA_STATIC_ROOT") or VAR_DIR / "static")
+
+# --- uploaded files (signatures, scanned consents, later photos) --------------
+# Kept outside any web root and served only through views that check the role.
+MEDIA_ROOT = Path(env("GLABELLA_MEDIA_ROOT") or VAR_DIR / "media")
+MEDIA_URL = "/media/"  # never served directly
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+GLABELLA_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 # --- e-mail ------------------------------------------------------------------
 EMAIL_HOST = env("EMAIL_HOST") or "localhost"

@@ -7,5 +7,6 @@ urlpatterns = [
     path("accounts/", include("glabella.accounts.urls")),
     path("patients/", include("glabella.patients.urls")),
     path("audit/", include("glabella.audit.urls")),
+    path("consent/", include("glabella.consent.urls")),
     path("", include("glabella.web.urls")),
 ]
