@@ -143,3 +143,22 @@ def test_protocols_and_dilution_commands_print_and_fail_with_one_line(fresh_env)
         assert result.returncode == 2, bad
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert result.stdout == ""
+
+
+def test_dose_check_command_blocks_a_420_unit_cumulative_dose(fresh_env, tmp_path):
+    env, _ = fresh_env
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        '{"plan": {"product_id": "botox", "indication": "chronic-migraine", "date": "2026-11-20",'
+        ' "points": [{"area": "temple", "muscle": "temporalis", "side": "L", "units": "200"}]},'
+        ' "patient": {"date_of_birth": "1980-01-01", "weight_kg": null, "flags": []},'
+        ' "history": [{"date": "2026-10-01", "product_id": "botox_cosmetic",'
+        ' "indication": "glabellar-lines", "units": "220", "outside": true}]}'
+    )
+    result = _run(["dose-check", str(plan), "--json"], env)
+    assert result.returncode == 1, result.stderr
+    assert '"cumulative-3-month"' in result.stdout and "420 U" in result.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = _run(["dose-check", str(bad)], env)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
