@@ -17,6 +17,9 @@ from glabella.accounts.services import add_member, setup_organization
 from glabella.patients import services as patient_services
 from glabella.patients.models import Patient
 
+# One Chromium for the whole run, shared by every page test (fixtures `browser`, `page`).
+from glabella.web.tests.browser import browser, page  # noqa: F401
+
 # Playwright's sync API runs an event loop in the test thread; the tests' own ORM calls
 # are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "glabella.accounts",
     "glabella.patients",
     "glabella.consent",
+    "glabella.charting",
     "glabella.web",
 ]
 

@@ -61,6 +61,10 @@ def setup_organization(
         )
         user = existing or User.objects.create_user(owner_email, password)
         Membership.objects.create(user=user, clinic=clinic, organization=org, role=Role.OWNER)
+        # Every clinic starts with a (clearly marked) default consent form per category.
+        from glabella.consent.services import ensure_default_templates
+
+        ensure_default_templates(org, created_by=user)
         record(
             Actor.system(org, via="setup"),
             Action.SETUP,

@@ -8,12 +8,12 @@ from playwright.sync_api import expect
 from glabella.audit.models import AuditEvent
 from glabella.conftest import PASSWORD
 from glabella.patients.models import Patient
-from glabella.web.tests.browser import assert_fits_and_touchable, browser, login, page, shot  # noqa: F401
+from glabella.web.tests.browser import assert_fits_and_touchable, login, shot
 
 pytestmark = pytest.mark.browser
 
 
-def test_sign_in_search_as_you_type_and_open_a_patient(live_server, live_world, page):  # noqa: F811
+def test_sign_in_search_as_you_type_and_open_a_patient(live_server, live_world, page):
     login(page, live_server.url, "front_desk@alpha.test", PASSWORD)
     expect(page.get_by_role("heading", name="Alpha Central")).to_be_visible()
     shot(page, "dashboard")
@@ -32,7 +32,7 @@ def test_sign_in_search_as_you_type_and_open_a_patient(live_server, live_world, 
     assert_fits_and_touchable(page)
 
 
-def test_edit_a_patient_with_a_mistake_then_fix_it(live_server, live_world, page):  # noqa: F811
+def test_edit_a_patient_with_a_mistake_then_fix_it(live_server, live_world, page):
     login(page, live_server.url, "injector@alpha.test", PASSWORD)
     page.goto(f"{live_server.url}/patients/{live_world.patient.pk}/edit/")
     page.get_by_label("Date of birth").fill("2099-01-01")
@@ -49,7 +49,7 @@ def test_edit_a_patient_with_a_mistake_then_fix_it(live_server, live_world, page
     assert str(patient.date_of_birth) == "1985-12-11" and str(patient.weight_kg) == "58.5"
 
 
-def test_screening_raises_flags_shown_at_a_glance(live_server, live_world, page):  # noqa: F811
+def test_screening_raises_flags_shown_at_a_glance(live_server, live_world, page):
     login(page, live_server.url, "injector@alpha.test", PASSWORD)
     page.goto(f"{live_server.url}/patients/{live_world.patient.pk}/")
     expect(page.get_by_text("Not screened yet")).to_be_visible()
@@ -74,7 +74,7 @@ def test_screening_raises_flags_shown_at_a_glance(live_server, live_world, page)
     assert_fits_and_touchable(page)
 
 
-def test_auditor_reads_the_audit_log(live_server, live_world, page):  # noqa: F811
+def test_auditor_reads_the_audit_log(live_server, live_world, page):
     login(page, live_server.url, "auditor@alpha.test", PASSWORD)
     page.get_by_role("link", name="Audit log").click()
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
@@ -87,7 +87,7 @@ def test_auditor_reads_the_audit_log(live_server, live_world, page):  # noqa: F8
     assert AuditEvent.objects.filter(action="login", actor_label="auditor@alpha.test").exists()
 
 
-def test_record_a_treatment_given_elsewhere_with_a_typo_first(live_server, live_world, page):  # noqa: F811
+def test_record_a_treatment_given_elsewhere_with_a_typo_first(live_server, live_world, page):
     login(page, live_server.url, "injector@alpha.test", PASSWORD)
     page.goto(f"{live_server.url}/patients/{live_world.patient.pk}/")
     page.get_by_role("link", name="Add toxin treatment elsewhere").click()
