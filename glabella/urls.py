@@ -8,5 +8,6 @@ urlpatterns = [
     path("patients/", include("glabella.patients.urls")),
     path("audit/", include("glabella.audit.urls")),
     path("consent/", include("glabella.consent.urls")),
+    path("charting/", include("glabella.charting.urls")),
     path("", include("glabella.web.urls")),
 ]
