@@ -9,18 +9,23 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
 
 from glabella.accounts.actor import Actor
-from glabella.accounts.models import Membership, Organization
+from glabella.accounts.models import Membership, Organization, User
 from glabella.accounts.roles import Role
 from glabella.accounts.services import add_clinic, add_member, setup_organization
+from glabella.charting import services as charting
+from glabella.charting.models import TreatmentSession
+from glabella.clinical import catalogue
+from glabella.consent import services as consent_services
 from glabella.patients import screening, services
-from glabella.patients.models import name_key
+from glabella.patients.models import Patient, name_key
 
 DEMO_ORG = "Glabella Demo Clinics"
 DEMO_PASSWORD = "glabella-demo-2026"  # noqa: S105  (published demo login, demo data only)
@@ -177,7 +182,162 @@ def load(*, patients: int = 60, seed: int = 2026) -> Organization:
         staff = Actor(org, injector.user, main_clinic, Role.INJECTOR, via="demo")
         for i in range(patients):
             _demo_patient(rng, staff, clinic=main_clinic if i % 3 else second, index=i)
+        prescriber = members[Role.PRESCRIBER].user
+        _demo_sessions(
+            rng, org, staff, Actor(org, injector.user, second, Role.INJECTOR, "demo"), prescriber
+        )
     return org
+
+
+# A scanned paper consent form, as a clinic keeps for treatments before it used Glabella.
+DEMO_SCAN = b"%PDF-1.4\n% Glabella demo: signed paper consent form (scan)\n%%EOF\n"
+
+
+def _paper_consent(actor: Actor, patient: Patient, category: str, signed_on: date) -> None:
+    consent_services.take_consent(
+        actor,
+        patient,
+        category,
+        method="paper",
+        signed_on=signed_on,
+        read_confirmed=True,
+        scan=SimpleUploadedFile("consent.pdf", DEMO_SCAN, content_type="application/pdf"),
+    )
+
+
+def _signed_session(
+    actor: Actor,
+    patient: Patient,
+    *,
+    indication: str,
+    product_id: str,
+    protocol: str,
+    treated_on: date,
+    prescriber: User,
+    lot: str,
+    follow_up_of: TreatmentSession | None = None,
+) -> TreatmentSession:
+    session = charting.start_session(
+        actor,
+        patient,
+        indication=indication,
+        product_id=product_id,
+        treated_on=treated_on,
+        prescriber=prescriber,
+        start_from=protocol,
+        follow_up_of=follow_up_of,
+    )
+    product = catalogue.product(product_id)
+    session = charting.update_details(
+        actor,
+        session,
+        session.version,
+        {
+            "lot_number": lot,
+            "lot_expiry": treated_on + timedelta(days=400),
+            "vial_units": max(product.vial_units) if product_id != "myobloc" else None,
+            "diluent_ml": {"botox": "4", "botox_cosmetic": "2.5", "dysport": "2.5"}.get(product_id),
+        },
+    )
+    return charting.sign(actor, session, session.version)
+
+
+def _demo_sessions(
+    rng: random.Random, org: Organization, london: Actor, leeds: Actor, prescriber: User
+) -> None:
+    """Signed treatments for patients without safety flags: glabellar and crow's feet lines in
+    London, PREEMPT cycles every 12 weeks in Leeds, one touch-up and one draft for today."""
+    today = timezone.localdate()
+    candidates = [
+        p
+        for p in Patient.objects.for_org(org).order_by("pk")
+        if p.screened_at and p.age_on(today) >= 18 and not services.active_history(p).exists()
+    ]
+    cosmetic, migraine = candidates[:14], candidates[14:18]
+    for n, patient in enumerate(cosmetic):
+        first_day = today - timedelta(days=rng.randint(100, 150))
+        _paper_consent(london, patient, "cosmetic", first_day - timedelta(days=1))
+        first = _signed_session(
+            london,
+            patient,
+            indication="glabellar-lines",
+            product_id="botox_cosmetic",
+            protocol="protocol:glabellar-lines-botox-cosmetic",
+            treated_on=first_day,
+            prescriber=prescriber,
+            lot=f"C{7100 + n}AB",
+        )
+        if n % 4 == 1:
+            _signed_session(
+                london,
+                patient,
+                indication="lateral-canthal-lines",
+                product_id="botox_cosmetic",
+                protocol="protocol:lateral-canthal-lines",
+                treated_on=first_day,
+                prescriber=prescriber,
+                lot=f"C{7100 + n}AB",
+            )
+        if n == 2:  # weaker on the left at the two-week review: a 2 U touch-up
+            touch = charting.start_session(
+                london,
+                patient,
+                indication="glabellar-lines",
+                product_id="botox_cosmetic",
+                treated_on=first_day + timedelta(days=14),
+                prescriber=prescriber,
+                follow_up_of=first,
+            )
+            corrugator = next(p for p in charting.live_points(first) if p.muscle == "corrugator")
+            charting.add_point(
+                london,
+                touch,
+                touch.version,
+                diagram=corrugator.diagram,
+                x=corrugator.x,
+                y=corrugator.y,
+                units="2",
+            )
+            touch.refresh_from_db()
+            touch = charting.update_details(
+                london,
+                touch,
+                touch.version,
+                {"lot_number": f"C{7100 + n}AB", "lot_expiry": first_day + timedelta(days=400)},
+            )
+            # Re-treatment before 3 months: the engine blocks it; the prescriber decides.
+            charting.override(
+                Actor(org, prescriber, london.clinic, Role.PRESCRIBER, via="demo"),
+                touch,
+                "min-interval",
+                "Two-week review touch-up of the same treatment: asymmetry on "
+                "the left, 2 U agreed with the patient.",
+            )
+            touch.refresh_from_db()
+            charting.sign(london, touch, touch.version)
+    for n, patient in enumerate(migraine):
+        start = today - timedelta(days=3 * 84 + rng.randint(0, 6))
+        _paper_consent(leeds, patient, "chronic-migraine", start - timedelta(days=2))
+        for cycle in range(3):
+            _signed_session(
+                leeds,
+                patient,
+                indication="chronic-migraine",
+                product_id="botox",
+                protocol="protocol:chronic-migraine-preempt",
+                treated_on=start + timedelta(days=84 * cycle),
+                prescriber=prescriber,
+                lot=f"M{3300 + n}{cycle}",
+            )
+    if cosmetic:
+        charting.start_session(
+            london,
+            cosmetic[-1],
+            indication="glabellar-lines",
+            product_id="botox_cosmetic",
+            prescriber=prescriber,
+            start_from="repeat",
+        )
 
 
 def _demo_patient(rng: random.Random, actor: Actor, clinic: object, index: int) -> None:

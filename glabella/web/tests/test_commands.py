@@ -4,12 +4,15 @@ import io
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from glabella.accounts.models import Membership, Organization, User
+from glabella.charting import services as charting
+from glabella.charting.models import TreatmentSession
 from glabella.patients.models import HistoryItem, Patient
 from glabella.web import demo
 
@@ -118,6 +121,16 @@ def test_demo_data_has_two_clinics_every_role_and_sixty_screened_patients(db):
     assert len(children) == 3 and sum(p.weight_kg is None for p in children) == 1
     for email, *_ in demo.DEMO_USERS:
         assert User.objects.get(email=email).check_password(demo.DEMO_PASSWORD)
+    # Treatments: PREEMPT every 12 weeks in Leeds, cosmetic in London, a linked touch-up with
+    # its override, and today's draft; every signed one has a valid consent.
+    sessions = TreatmentSession.objects.for_org(org)
+    preempt = sessions.filter(indication="chronic-migraine", status="signed")
+    assert preempt.count() == 12
+    assert {charting.totals(s).total for s in preempt} == {Decimal(155)}
+    touch_up = sessions.get(follow_up_of__isnull=False)
+    assert touch_up.status == "signed" and touch_up.overrides.get().rule == "min-interval"
+    assert sessions.filter(status="draft").count() == 1
+    assert not sessions.filter(status="signed", consent__isnull=True).exists()
 
 
 def test_demo_if_empty_leaves_a_real_database_alone(world):
