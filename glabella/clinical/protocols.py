@@ -37,7 +37,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, Literal, cast
 
-from glabella.clinical import _reference, catalogue, sources
+from glabella.clinical import _reference, catalogue, indications, sources
 from glabella.clinical._reference import Status
 
 __all__ = [
@@ -65,20 +65,7 @@ DIAGRAMS: tuple[str, ...] = (
     "neck-shoulders",
 )
 
-INDICATIONS: tuple[str, ...] = (
-    "glabellar-lines",
-    "lateral-canthal-lines",
-    "forehead-lines",
-    "platysma-bands",
-    "chronic-migraine",
-    "axillary-hyperhidrosis",
-    "blepharospasm",
-    "cervical-dystonia",
-    "upper-limb-spasticity",
-    "lower-limb-spasticity",
-    "overactive-bladder",
-    "other",
-)
+INDICATIONS: tuple[str, ...] = indications.INDICATION_IDS
 
 _SIDES: frozenset[str] = frozenset({"L", "R", "mid"})
 _DEPTHS: frozenset[str] = frozenset({"IM", "ID", "SC"})

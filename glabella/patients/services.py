@@ -80,7 +80,7 @@ def check_plausible_units(units: Decimal, product_id: str, field: str = "units")
         )
 
 
-def _clean_patient(data: Mapping[str, Any], today: date) -> dict[str, Any]:
+def _clean_patient(data: Mapping[str, Any], today: date, organization_id: int) -> dict[str, Any]:
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
     for field in ("given_name", "family_name"):
@@ -140,6 +140,8 @@ def _clean_patient(data: Mapping[str, Any], today: date) -> dict[str, Any]:
     if clean["reminder_consent"] and channel == Channel.SMS and not clean["phone"]:
         errors["phone"] = "Reminders by text message need a phone number."
     clean["home_clinic"] = data.get("home_clinic")
+    if clean["home_clinic"] is not None and clean["home_clinic"].organization_id != organization_id:
+        errors["home_clinic"] = "That clinic is not part of your organization."
     if errors:
         raise ValidationError(errors)
     return clean
@@ -159,12 +161,7 @@ def _duplicate_error(patient: Patient) -> ValidationError:
 
 def create_patient(actor: Actor, data: Mapping[str, Any]) -> Patient:
     actor.require("patient.create")
-    clean = _clean_patient(data, timezone.localdate())
-    if (
-        clean["home_clinic"] is not None
-        and clean["home_clinic"].organization_id != actor.organization.pk
-    ):
-        raise ValidationError({"home_clinic": "That clinic is not part of your organization."})
+    clean = _clean_patient(data, timezone.localdate(), actor.organization.pk)
     key = name_key(clean["given_name"], clean["family_name"])
     existing = (
         Patient.objects.for_org(actor.organization)
@@ -210,12 +207,7 @@ def _value(v: Any) -> Any:
 def update_patient(actor: Actor, patient: Patient, data: Mapping[str, Any]) -> Patient:
     actor.require("patient.edit_contact")
     _check_org(actor, patient)
-    clean = _clean_patient(data, timezone.localdate())
-    if (
-        clean["home_clinic"] is not None
-        and clean["home_clinic"].organization_id != actor.organization.pk
-    ):
-        raise ValidationError({"home_clinic": "That clinic is not part of your organization."})
+    clean = _clean_patient(data, timezone.localdate(), actor.organization.pk)
     key = name_key(clean["given_name"], clean["family_name"])
     clash = (
         Patient.objects.for_org(actor.organization)

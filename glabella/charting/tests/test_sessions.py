@@ -11,6 +11,22 @@ from glabella.charting.tests.conftest import ready_to_sign
 from glabella.patients import services as patient_services
 
 
+def _outside_botox_300_units_a_month_ago(world):
+    patient_services.add_history_item(
+        world.actor("injector"),
+        world.patient,
+        {
+            "kind": "outside_treatment",
+            "code": "toxin",
+            "product_id": "botox",
+            "units": "300",
+            "area": "neck",
+            "indication": "cervical-dystonia",
+            "treated_on": date.today() - timedelta(days=30),
+        },
+    )
+
+
 def _start(world, protocol="protocol:glabellar-lines-botox-cosmetic", **kw):
     kw.setdefault("indication", "glabellar-lines")
     kw.setdefault("product_id", "botox_cosmetic")
@@ -139,19 +155,7 @@ def test_every_change_is_audited(world):
 
 
 def test_cumulative_420_units_blocks_with_its_source(world):
-    patient_services.add_history_item(
-        world.actor("injector"),
-        world.patient,
-        {
-            "kind": "outside_treatment",
-            "code": "toxin",
-            "product_id": "botox",
-            "units": "300",
-            "area": "neck",
-            "indication": "cervical-dystonia",
-            "treated_on": date.today() - timedelta(days=30),
-        },
-    )
+    _outside_botox_300_units_a_month_ago(world)
     session = _start(
         world,
         "protocol:chronic-migraine-preempt",
@@ -218,19 +222,7 @@ def test_sign_locks_the_session_against_every_service_and_model_write(consented)
 
 def test_a_block_stops_signing_until_a_prescriber_overrides_it_with_a_reason(consented):
     world = consented
-    patient_services.add_history_item(
-        world.actor("injector"),
-        world.patient,
-        {
-            "kind": "outside_treatment",
-            "code": "toxin",
-            "product_id": "botox",
-            "units": "300",
-            "area": "neck",
-            "indication": "cervical-dystonia",
-            "treated_on": date.today() - timedelta(days=30),
-        },
-    )
+    _outside_botox_300_units_a_month_ago(world)
     session = _start(
         world,
         "protocol:chronic-migraine-preempt",
@@ -262,19 +254,7 @@ def test_a_block_stops_signing_until_a_prescriber_overrides_it_with_a_reason(con
 
 def test_a_larger_dose_after_the_override_needs_a_new_override(consented):
     world = consented
-    patient_services.add_history_item(
-        world.actor("injector"),
-        world.patient,
-        {
-            "kind": "outside_treatment",
-            "code": "toxin",
-            "product_id": "botox",
-            "units": "300",
-            "area": "neck",
-            "indication": "cervical-dystonia",
-            "treated_on": date.today() - timedelta(days=30),
-        },
-    )
+    _outside_botox_300_units_a_month_ago(world)
     session = _start(
         world,
         "protocol:chronic-migraine-preempt",
