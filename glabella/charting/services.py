@@ -72,6 +72,56 @@ def live_points(session: TreatmentSession) -> list[InjectionPoint]:
     return list(session.points.filter(removed=False).order_by("number"))
 
 
+def view_session(actor: Actor, session: TreatmentSession, part: str = "chart") -> None:
+    """Record that ACTOR looked at SESSION (every view of clinical data is audited)."""
+    actor.require("session.view")
+    if session.organization_id != actor.organization.pk:
+        raise PermissionError("That session belongs to another organization.")
+    record(
+        actor,
+        Action.VIEW,
+        session,
+        label=f"{session.patient}: treatment session {session.treated_on:%d/%m/%Y}",
+        detail={"patient": session.patient_id, "part": part, "version": session.version},
+    )
+
+
+def last_signed_session(patient: Patient) -> TreatmentSession | None:
+    """The patient's most recent signed (or amended) session: what "repeat last" copies."""
+    return (
+        TreatmentSession.objects.filter(
+            organization=patient.organization,
+            patient=patient,
+            status__in=[Status.SIGNED, Status.AMENDED],
+        )
+        .order_by("-treated_on", "-signed_at")
+        .first()
+    )
+
+
+def recent_lot(session: TreatmentSession) -> tuple[str, date] | None:
+    """A suggestion for a draft with no lot yet: the lot most recently typed on another session
+    of the same product at the same clinic, if it is still in date on the session's day.
+
+    Only ever offered to the user (one tap to accept); never applied on its own.
+    """
+    other = (
+        TreatmentSession.objects.filter(
+            organization=session.organization,
+            clinic=session.clinic,
+            product_id=session.product_id,
+            lot_expiry__gte=session.treated_on,
+        )
+        .exclude(pk=session.pk)
+        .exclude(lot_number="")
+        .exclude(status=Status.VOIDED)
+        .order_by("-created_at")
+        .values_list("lot_number", "lot_expiry")
+        .first()
+    )
+    return (other[0], other[1]) if other else None
+
+
 def patient_facts(patient: Patient) -> safety.PatientFacts:
     return safety.PatientFacts(
         date_of_birth=patient.date_of_birth,
@@ -505,6 +555,39 @@ def apply_protocol(
         session.save(update_fields=["protocol_id"])
         _audit(actor, session, Action.UPDATE, f"protocol {protocol.id} laid out")
     return session
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session: TreatmentSession
+    indication: str
+    product: str
+    total: Decimal
+    points: int
+
+
+def sessions_for(patient: Patient) -> list[SessionRow]:
+    """The patient's treatment sessions, newest first, with their totals (own product units)."""
+    rows = []
+    sessions = (
+        TreatmentSession.objects.for_org(patient.organization)
+        .filter(patient=patient)
+        .select_related("practitioner")
+        .prefetch_related("points")
+        .order_by("-treated_on", "-created_at")
+    )
+    for s in sessions:
+        live = [p for p in s.points.all() if not p.removed]
+        rows.append(
+            SessionRow(
+                session=s,
+                indication=indications.get(s.indication).name,
+                product=catalogue.product(s.product_id).brand,
+                total=sum((p.units for p in live), Decimal(0)),
+                points=len(live),
+            )
+        )
+    return rows
 
 
 def previous_session(session: TreatmentSession) -> TreatmentSession | None:

@@ -10,6 +10,8 @@ from django.views.decorators.http import require_POST
 
 from glabella.accounts.actor import Actor
 from glabella.accounts.decorators import require
+from glabella.charting import services as charting_services
+from glabella.consent import services as consent_services
 from glabella.patients import screening, services
 from glabella.patients.forms import (
     CloseItemForm,
@@ -63,6 +65,12 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     clinical = actor.can("patient.view_clinical")
     services.view_patient(actor, patient, part="record" if clinical else "contact")
     context: dict[str, object] = {"patient": patient, "today": None}
+    if actor.can("consent.view"):
+        context["consent_summary"] = consent_services.summary_for(
+            patient, consent_services.today_for(actor)
+        )
+    if actor.can("session.view"):
+        context["sessions"] = charting_services.sessions_for(patient)
     if clinical:
         items = list(patient.history.select_related("recorded_by").order_by("-recorded_at"))
         flags = services.patient_flags(patient)

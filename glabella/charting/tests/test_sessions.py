@@ -358,3 +358,9 @@ def test_another_organizations_patient_cannot_get_a_session(world):
             indication="glabellar-lines",
             product_id="botox_cosmetic",
         )
+
+
+def test_there_is_no_admin_that_could_change_a_signed_session(settings):
+    # Signed records change only through charting.services.amend/void: no Django admin is
+    # installed, so no admin action exists to bypass the services.
+    assert "django.contrib.admin" not in settings.INSTALLED_APPS

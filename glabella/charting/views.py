@@ -1,0 +1,974 @@
+"""Charting pages. Thin: look up within the organization, call a service, render.
+
+The charting page of a draft is one HTMX workspace (``#workspace``): every change posts the
+session's ``version`` and gets the whole workspace back (diagram, totals, findings, points).
+A stale version re-renders what is stored now with the reason (409), a refused value says
+why and writes nothing (422), and a session signed in the meantime sends the browser to the
+read-only record. Without JavaScript the same forms post normally and redirect back.
+
+A signed, amended or voided session is shown read-only; it changes only through the amend
+and void forms (services.amend / services.void).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from glabella.accounts.actor import Actor
+from glabella.accounts.decorators import require
+from glabella.charting import diagrams, forms, services
+from glabella.charting.models import (
+    Depth,
+    InjectionPoint,
+    SessionLocked,
+    Status,
+    TreatmentSession,
+)
+from glabella.charting.templatetags.charting_tags import SIDE_WORDS, area_label
+from glabella.clinical import catalogue, indications, overrides, protocols
+from glabella.consent import services as consent_services
+from glabella.consent.categories import label as consent_label
+from glabella.patients.models import Patient
+from glabella.web.forms_util import apply_errors
+from glabella.web.templatetags.glabella_tags import units as fmt_units
+
+DIAGRAM_TABS: dict[str, str] = {
+    "face-front": "Face",
+    "head-back": "Back",
+    "head-left": "Left",
+    "head-right": "Right",
+    "axillae": "Axillae",
+    "neck-shoulders": "Neck",
+}
+INDICATION_DIAGRAM: dict[str, str] = {
+    "axillary-hyperhidrosis": "axillae",
+    "cervical-dystonia": "neck-shoulders",
+}
+SEVERITY_ORDER = {"block": 0, "warn": 1, "info": 2}
+
+
+# --- lookups -------------------------------------------------------------------------------
+
+
+def _patient(request: HttpRequest, pk: int) -> Patient:
+    # Another organization's patient is simply not found.
+    return get_object_or_404(Patient.objects.for_org(request.org), pk=pk)  # type: ignore[attr-defined]
+
+
+def _session(request: HttpRequest, pk: int) -> TreatmentSession:
+    return get_object_or_404(
+        TreatmentSession.objects.for_org(request.org).select_related(  # type: ignore[attr-defined]
+            "patient", "practitioner", "prescriber", "signed_by", "consent", "follow_up_of"
+        ),
+        pk=pk,
+    )
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _version(request: HttpRequest) -> int:
+    """The version the page was showing; a missing or garbled one counts as stale."""
+    try:
+        return int(request.POST.get("version", ""))
+    except ValueError:
+        return -1
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# --- the state of the page -----------------------------------------------------------------
+
+
+@dataclass
+class UI:
+    """What the page was showing: the diagram tab, the units and depth for the next point and
+    the selected point. Sent back with every request; never stored."""
+
+    diagram: str
+    units: str
+    depth: str
+    selected: int | None = None
+
+
+@dataclass
+class Note:
+    """The message shown above the diagram after a change."""
+
+    level: str  # ok | error | warn
+    text: str
+    undo: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _default_diagram(session: TreatmentSession, points: list[InjectionPoint]) -> str:
+    if session.protocol_id:
+        try:
+            protocol = protocols.get(session.protocol_id)
+        except KeyError:
+            protocol = None
+        if protocol is not None and protocol.sites:
+            return protocol.sites[0].diagram
+    if points:
+        return points[0].diagram
+    return INDICATION_DIAGRAM.get(session.indication, "face-front")
+
+
+def _ui(
+    request: HttpRequest, session: TreatmentSession, points: list[InjectionPoint] | None = None
+) -> UI:
+    params = request.POST if request.method == "POST" else request.GET
+    diagram = params.get("ui_diagram", "")
+    if diagram not in diagrams.DIAGRAMS:
+        diagram = _default_diagram(
+            session, services.live_points(session) if points is None else points
+        )
+    units = params.get("ui_units", "")
+    try:
+        services.parse_point_units(units)
+    except ValidationError:
+        units = forms.DEFAULT_UNITS.get(
+            session.product_id, forms.quick_units(session.product_id)[0]
+        )
+    depth = params.get("ui_depth", "")
+    if depth not in Depth.values:
+        depth = Depth.IM
+    return UI(diagram, units, depth, _int(params.get("select")))
+
+
+def _session_url(session: TreatmentSession, ui: UI | None = None) -> str:
+    url = reverse("charting:session", args=[session.pk])
+    if ui is None:
+        return url
+    query = {"ui_diagram": ui.diagram}
+    if ui.selected:
+        query["select"] = str(ui.selected)
+    return f"{url}?{urlencode(query)}"
+
+
+def _finding_rows(
+    session: TreatmentSession, current: list[Any], overrides_list: list[Any]
+) -> list[dict[str, Any]]:
+    by_key = {(o.rule, o.message): o for o in overrides_list}
+    rows = []
+    for f in sorted(current, key=lambda f: SEVERITY_ORDER.get(f.severity, 3)):
+        rows.append(
+            {
+                "finding": f,
+                "override": by_key.get((f.rule, f.message)) if f.severity == "block" else None,
+                "can_override": overrides.can_override(f.rule),
+                "why_not": overrides.why_not(f.rule),
+                "unconfirmed": str(f.status or "") == "unconfirmed",
+            }
+        )
+    return rows
+
+
+def _check_summary(rows: list[dict[str, Any]]) -> tuple[str, str]:
+    open_blocks = [r for r in rows if r["finding"].severity == "block" and not r["override"]]
+    warns = [r for r in rows if r["finding"].severity == "warn"]
+    if open_blocks:
+        n = len(open_blocks)
+        return "block", f"{n} blocked" if n > 1 else "Blocked"
+    if warns:
+        n = len(warns)
+        return "warn", f"{n} warning{'s' if n != 1 else ''}"
+    return "ok", "No blocks"
+
+
+def _sides(by_side: dict[str, Decimal]) -> list[tuple[str, Decimal]]:
+    return [(s, by_side[s]) for s in ("Right", "Left", "Midline") if s in by_side]
+
+
+def _svg_points(points: list[InjectionPoint], diagram: str, selected: int | None) -> list[Any]:
+    return [
+        diagrams.SvgPoint(
+            number=p.number,
+            x=p.x,
+            y=p.y,
+            units_label=f"{fmt_units(p.units)} U",
+            selected=p.number == selected,
+        )
+        for p in points
+        if p.diagram == diagram
+    ]
+
+
+def _readiness(
+    session: TreatmentSession, points: list[InjectionPoint], rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """What signing will need, shown before the Sign button (signing checks it all again)."""
+    category = consent_services.category_for_indication(session.indication)
+    consent = consent_services.valid_consent(session.patient, category, session.treated_on)
+    blocks = [r for r in rows if r["finding"].severity == "block" and not r["override"]]
+    lot = (
+        f"Lot {session.lot_number}, expires {session.lot_expiry:%d/%m/%Y}"
+        if session.lot_number and session.lot_expiry
+        else "Lot number and expiry"
+    )
+    return [
+        {
+            "ok": bool(points),
+            "text": f"{len(points)} point{'s' if len(points) != 1 else ''} charted"
+            if points
+            else "At least one point",
+        },
+        {"ok": bool(session.lot_number and session.lot_expiry), "text": lot},
+        {
+            "ok": session.prescriber_id is not None,
+            "text": f"Prescriber of record: {session.prescriber}"
+            if session.prescriber_id
+            else "Prescriber of record",
+        },
+        {
+            "ok": consent is not None,
+            "text": (
+                f"{consent_label(category)} consent, version {consent.template_version}, "
+                f"signed {consent.signed_on:%d/%m/%Y}"
+            )
+            if consent
+            else f"A valid {consent_label(category).lower()} consent",
+            "link": None
+            if consent
+            else reverse("consent:take", args=[session.patient_id, category]),
+        },
+        {
+            "ok": not blocks,
+            "text": "No open blocks"
+            if not blocks
+            else f"{len(blocks)} open block{'s' if len(blocks) != 1 else ''} (see Checks)",
+        },
+    ]
+
+
+def _region_options(active: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    order = [active] + [d for d in diagrams.ids() if d != active]
+    return [
+        (
+            diagrams.get(d).title,
+            [(f"{d}:{r.id}", r.label) for r in sorted(diagrams.get(d).regions, key=_region_key)],
+        )
+        for d in order
+    ]
+
+
+def _region_key(region: diagrams.Region) -> tuple[str, str]:
+    return (region.muscle, region.side)
+
+
+def _workspace_context(
+    request: HttpRequest,
+    actor: Actor,
+    session: TreatmentSession,
+    ui: UI,
+    *,
+    note: Note | None = None,
+    sign_reasons: list[str] | None = None,
+    details_form: forms.DetailsForm | None = None,
+    override_errors: dict[str, list[str]] | None = None,
+    focus: str = "",
+) -> dict[str, Any]:
+    points = services.live_points(session)
+    by_number = {p.number: p for p in points}
+    selected = by_number.get(ui.selected) if ui.selected else None
+    if selected is not None and selected.diagram != ui.diagram:
+        ui.diagram = selected.diagram
+    ui.selected = selected.number if selected else None
+    totals = services.totals(session, points)
+    overrides_list = list(session.overrides.select_related("by"))
+    current = services.findings(session)
+    rows = _finding_rows(session, current, overrides_list)
+    check_state, check_text = _check_summary(rows)
+    product = catalogue.product(session.product_id)
+    counts: dict[str, int] = {}
+    for p in points:
+        counts[p.diagram] = counts.get(p.diagram, 0) + 1
+    svg = diagrams.svg(
+        ui.diagram,
+        points=_svg_points(points, ui.diagram, ui.selected),
+        interactive=actor.can("session.chart"),
+    )
+    suggestion = None
+    if not session.lot_number and actor.can("session.chart"):
+        suggestion = services.recent_lot(session)
+    return {
+        "session": session,
+        "patient": session.patient,
+        "product": product,
+        "indication": indications.get(session.indication),
+        "points": points,
+        "selected": selected,
+        "totals": totals,
+        "sides": _sides(totals.by_side),
+        "areas": sorted(totals.by_area.items(), key=lambda kv: area_label(kv[0])),
+        "finding_rows": rows,
+        "overrides": overrides_list,
+        "check_state": check_state,
+        "check_text": check_text,
+        "tabs": [
+            {
+                "id": d,
+                "label": DIAGRAM_TABS.get(d, d),
+                "title": diagrams.get(d).title,
+                "count": counts.get(d, 0),
+            }
+            for d in diagrams.ids()
+        ],
+        "diagram": diagrams.get(ui.diagram),
+        "svg": mark_safe(svg),  # noqa: S308  (built by diagrams.svg, every value escaped)
+        "ui": ui,
+        "quick_units": forms.quick_units(session.product_id),
+        "depths": forms.DEPTHS,
+        "side_choices": list(SIDE_WORDS.items()),
+        "note": note,
+        "sign_reasons": sign_reasons or [],
+        "readiness": _readiness(session, points, rows),
+        "details_form": details_form or forms.DetailsForm(session=session),
+        "override_errors": override_errors or {},
+        "region_options": _region_options(ui.diagram),
+        "diagram_titles": DIAGRAM_TABS,
+        "lot_suggestion": suggestion,
+        "can_chart": actor.can("session.chart"),
+        "can_sign": actor.can("session.sign"),
+        "can_override": actor.can("session.override"),
+        "focus": focus,
+        "void_form": forms.VoidForm(),
+    }
+
+
+def _respond(
+    request: HttpRequest,
+    actor: Actor,
+    session: TreatmentSession,
+    ui: UI,
+    *,
+    status: int = 200,
+    note: Note | None = None,
+    **extra: Any,
+) -> HttpResponse:
+    """The workspace for HTMX; otherwise back to the page (post/redirect/get)."""
+    session = _session(request, session.pk)
+    if session.is_locked:
+        return _locked(request, session)
+    if _is_htmx(request):
+        context = _workspace_context(request, actor, session, ui, note=note, **extra)
+        return render(request, "charting/_workspace.html", context, status=status)
+    if note is not None:
+        level = {"ok": messages.SUCCESS, "warn": messages.WARNING}.get(note.level, messages.ERROR)
+        messages.add_message(request, level, note.text)
+    if extra.get("sign_reasons"):
+        for reason in extra["sign_reasons"]:
+            messages.error(request, reason)
+    return redirect(_session_url(session, ui))
+
+
+def _locked(request: HttpRequest, session: TreatmentSession) -> HttpResponse:
+    """A change to a session that is (now) signed: refused; show the read-only record."""
+    messages.warning(
+        request,
+        "This session has been signed: it can no longer be changed except by amendment. "
+        "It is shown below as signed.",
+    )
+    url = reverse("charting:session", args=[session.pk])
+    if _is_htmx(request):
+        response = HttpResponse(status=409)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def _change(
+    request: HttpRequest,
+    actor: Actor,
+    session: TreatmentSession,
+    ui: UI,
+    action: Any,
+) -> HttpResponse:
+    """Run ACTION (a service call) and answer with the workspace, whatever happened."""
+    if session.is_locked:
+        return _locked(request, session)
+    try:
+        note = action()
+    except SessionLocked:
+        return _locked(request, session)
+    except services.StaleVersion as exc:
+        return _respond(request, actor, session, ui, status=409, note=Note("error", str(exc)))
+    except InjectionPoint.DoesNotExist:
+        return _respond(
+            request,
+            actor,
+            session,
+            ui,
+            status=409,
+            note=Note("error", "That point is no longer on the chart. Nothing was changed."),
+        )
+    except ValidationError as exc:
+        text = " ".join(exc.messages) + " Nothing was saved."
+        return _respond(request, actor, session, ui, status=422, note=Note("error", text))
+    return _respond(request, actor, session, ui, note=note, focus=note.extra.get("focus", ""))
+
+
+def _point_words(p: InjectionPoint) -> str:
+    side = SIDE_WORDS.get(p.side, p.side).lower()
+    return f"{p.muscle}, {side}, {fmt_units(p.units)} U {p.depth}"
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+@require("session.chart")
+def start(request: HttpRequest, pk: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    patient = _patient(request, pk)
+    last = services.last_signed_session(patient)
+    follow: TreatmentSession | None = None
+    raw_follow = request.POST.get("follow_up_of") or request.GET.get("follow_up_of")
+    if raw_follow:
+        follow_pk = _int(raw_follow)
+        if follow_pk is None:
+            raise Http404("No such session.")
+        ours = TreatmentSession.objects.for_org(request.org)  # type: ignore[attr-defined]
+        follow = get_object_or_404(ours, pk=follow_pk, patient=patient)
+    base = follow or last
+    prescriber = None
+    if actor.can("session.override"):
+        prescriber = actor.user
+    elif base is not None and base.prescriber_id:
+        prescriber = base.prescriber
+    else:
+        candidates = list(forms.prescribers(actor.organization)[:2])
+        prescriber = candidates[0] if len(candidates) == 1 else None
+    initial = {
+        "indication": request.GET.get("indication") or (base.indication if base else ""),
+        "product_id": request.GET.get("product_id") or (base.product_id if base else ""),
+        "treated_on": timezone.localdate(),
+        "prescriber": prescriber.pk if prescriber else None,
+        "start_from": "blank",
+        "follow_up_of": follow.pk if follow else None,
+    }
+    if request.method == "POST":
+        data = request.POST.copy()
+        for name in ("treated_on", "prescriber"):
+            if name not in data and initial[name] is not None:
+                data[name] = str(initial[name])
+        quick = data.get("quick", "")
+        if quick.startswith("protocol:"):
+            try:
+                protocol = protocols.get(quick.split(":", 1)[1])
+            except KeyError:
+                protocol = None
+            if protocol is not None and protocol.sites:
+                data["indication"] = protocol.indication
+                data["product_id"] = protocol.product_ids[0]
+                data["start_from"] = quick
+        elif quick == "repeat" and last is not None:
+            data["indication"] = last.indication
+            data["product_id"] = last.product_id
+            data["start_from"] = "repeat"
+        form = forms.StartForm(data, organization=actor.organization, last=last, initial=initial)
+        if form.is_valid():
+            cd = form.cleaned_data
+            try:
+                session = services.start_session(
+                    actor,
+                    patient,
+                    indication=cd["indication"],
+                    product_id=cd["product_id"],
+                    treated_on=cd["treated_on"],
+                    prescriber=cd["prescriber"],
+                    start_from=cd["start_from"],
+                    follow_up_of=follow,
+                )
+            except ValidationError as exc:
+                if hasattr(exc, "error_dict") and "protocol" in exc.error_dict:
+                    exc = ValidationError(
+                        {
+                            ("start_from" if k == "protocol" else k): v
+                            for k, v in exc.error_dict.items()
+                        }
+                    )
+                apply_errors(form, exc)
+            else:
+                return redirect("charting:session", pk=session.pk)
+        status = 422
+    else:
+        form = forms.StartForm(organization=actor.organization, last=last, initial=initial)
+        status = 200
+    context = {
+        "patient": patient,
+        "form": form,
+        "last": last,
+        "last_total": services.totals(last).total if last else None,
+        "follow": follow,
+        "starters": [(p, forms.laid_out(p)) for p in forms.starter_protocols()],
+        "product_names": {p.id: p.brand for p in catalogue.products()},
+    }
+    return render(request, "charting/start.html", context, status=status)
+
+
+@require("session.view")
+def session_page(request: HttpRequest, pk: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    session = _session(request, pk)
+    if session.is_locked:
+        if _is_htmx(request):
+            return _locked(request, session)
+        services.view_session(actor, session, part="record")
+        return render(request, "charting/signed.html", _signed_context(actor, session))
+    ui = _ui(request, session)
+    context = _workspace_context(request, actor, session, ui)
+    if _is_htmx(request):
+        # A tab or a selection: part of the page already opened (and audited).
+        if ui.selected:
+            context["focus"] = "edit-units"
+        return render(request, "charting/_workspace.html", context)
+    services.view_session(actor, session)
+    return render(request, "charting/session.html", context)
+
+
+# --- draft changes -------------------------------------------------------------------------
+
+
+@require_POST
+@require("session.chart")
+def point_add(request: HttpRequest, pk: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    session = _session(request, pk)
+    ui = _ui(request, session)
+    data = request.POST
+
+    def action() -> Note:
+        diagram, x, y = data.get("diagram", ""), data.get("x"), data.get("y")
+        region_value = data.get("region", "")
+        if region_value:
+            diagram, _, region_id = region_value.partition(":")
+            try:
+                region = diagrams.get(diagram).region(region_id)
+            except KeyError:
+                raise ValidationError({"region": "Choose one of the muscle areas."}) from None
+            x, y = region.center
+        elif "region" in data:
+            raise ValidationError({"region": "Choose a muscle area for the point."})
+        point = services.add_point(
+            actor,
+            session,
+            _version(request),
+            diagram=diagram,
+            x=x,
+            y=y,
+            units=data.get("units"),
+            depth=data.get("depth") or Depth.IM,
+        )
+        ui.diagram = point.diagram
+        ui.selected = None
+        return Note("ok", f"Point {point.number} added: {_point_words(point)}.")
+
+    return _change(request, actor, session, ui, action)
+
+
+@require_POST
+@require("session.chart")
+def point_update(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    session = _session(request, pk)
+    ui = _ui(request, session)
+    data = request.POST
+
+    def action() -> Note:
+        changes: dict[str, Any] = {}
+        for name in ("units", "depth", "muscle", "area", "side"):
+            if name in data:
+                changes[name] = data[name]
+        if "x" in data or "y" in data:
+            changes["x"], changes["y"] = data.get("x"), data.get("y")
+            if data.get("diagram"):
+                changes["diagram"] = data["diagram"]
+        if not changes:
+            raise ValidationError("Nothing to change.")
+        point = services.update_point(actor, session, _version(request), number, **changes)
+        ui.selected = point.number
+        ui.diagram = point.diagram
+        what = "moved" if "x" in changes else "changed"
+        return Note("ok", f"Point {point.number} {what}: {_point_words(point)}.")
+
+    return _change(request, actor, session, ui, action)
+
+
+@require_POST
+@require("session.chart")
+def point_mirror(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    session = _session(request, pk)
+    ui = _ui(request, session)
+
+    def action() -> Note:
+        point = services.mirror_point(actor, session, _version(request), number)
+        ui.selected = point.number
+        ui.diagram = point.diagram
+        return Note(
+            "ok",
+            f"Point {point.number} added on the other side: {_point_words(point)}.",
+            extra={"focus": "edit-units"},
+        )
+
+    return _change(request, actor, session, ui, action)
+
+
+@require_POST
+@require("session.chart")
+def point_remove(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    session = _session(request, pk)
+    ui = _ui(request, session)
+
+    def action() -> Note:
+        if not session.points.filter(number=number, removed=False).exists():
+            raise InjectionPoint.DoesNotExist
+        point = services.remove_point(actor, session, _version(request), number)
+        ui.selected = None
+        return Note(
+            "ok",
+            f"Point {point.number} removed ({point.muscle}, {fmt_units(point.units)} U).",
+            undo=point.number,
+            extra={"focus": "undo"},
+        )
+
+    return _change(request, actor, session, ui, action)
+
+
+@require_POST
+@require("session.chart")
+def point_restore(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    session = _session(request, pk)
+    ui = _ui(request, session)
+
+    def action() -> Note:
+        if not session.points.filter(number=number, removed=True).exists():
+            raise InjectionPoint.DoesNotExist
+        point = services.restore_point(actor, session, _version(request), number)
+        ui.selected = point.number
+        ui.diagram = point.diagram
+        return Note("ok", f"Point {point.number} is back: {_point_words(point)}.")
+
+    return _change(request, actor, session, ui, action)
+
+
+@require_POST
+@require("session.chart")
+def details(request: HttpRequest, pk: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    session = _session(request, pk)
+    ui = _ui(request, session)
+    if session.is_locked:
+        return _locked(request, session)
+    form = forms.DetailsForm(request.POST, session=session)
+    if not form.is_valid():
+        return _respond(
+            request,
+            actor,
+            session,
+            ui,
+            status=422,
+            note=Note("error", "Check the details below: nothing was saved."),
+            details_form=form,
+        )
+    try:
+        services.update_details(actor, session, _version(request), form.changes())
+    except SessionLocked:
+        return _locked(request, session)
+    except services.StaleVersion as exc:
+        return _respond(request, actor, session, ui, status=409, note=Note("error", str(exc)))
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return _respond(
+            request,
+            actor,
+            session,
+            ui,
+            status=422,
+            note=Note("error", " ".join(exc.messages) + " Nothing was saved."),
+            details_form=form,
+        )
+    return _respond(request, actor, session, ui, note=Note("ok", "Details saved."))
+
+
+@require_POST
+@require("session.override")
+def override(request: HttpRequest, pk: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    session = _session(request, pk)
+    ui = _ui(request, session)
+    if session.is_locked:
+        return _locked(request, session)
+    form = forms.OverrideForm(request.POST)
+    rule = request.POST.get("rule", "")
+    if not form.is_valid():
+        errors = [e for errs in form.errors.values() for e in errs]
+        return _respond(
+            request,
+            actor,
+            session,
+            ui,
+            status=422,
+            note=Note("error", " ".join(errors)),
+            override_errors={rule: errors},
+        )
+    try:
+        services.override(actor, session, form.cleaned_data["rule"], form.cleaned_data["reason"])
+    except SessionLocked:
+        return _locked(request, session)
+    except ValidationError as exc:
+        return _respond(
+            request,
+            actor,
+            session,
+            ui,
+            status=422,
+            note=Note("error", " ".join(exc.messages)),
+            override_errors={rule: exc.messages},
+        )
+    return _respond(
+        request, actor, session, ui, note=Note("ok", "Override recorded with its reason.")
+    )
+
+
+@require_POST
+@require("session.sign")
+def sign(request: HttpRequest, pk: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    session = _session(request, pk)
+    ui = _ui(request, session)
+    if session.is_locked:
+        return _locked(request, session)
+    try:
+        signed = services.sign(actor, session, _version(request))
+    except SessionLocked:
+        return _locked(request, session)
+    except services.StaleVersion as exc:
+        return _respond(request, actor, session, ui, status=409, note=Note("error", str(exc)))
+    except services.SigningRefused as exc:
+        return _respond(
+            request,
+            actor,
+            session,
+            ui,
+            status=422,
+            note=Note("error", "Not signed yet: see the reasons beside the Sign button."),
+            sign_reasons=exc.reasons,
+            focus="sign-reasons",
+        )
+    text = "Signed. The record is locked; corrections are made by amendment."
+    if signed.review_due_on:
+        text += f" Review due on {signed.review_due_on:%d/%m/%Y}."
+    messages.success(request, text)
+    url = reverse("charting:session", args=[signed.pk])
+    if _is_htmx(request):
+        response = HttpResponse(status=200)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+# --- the signed record ---------------------------------------------------------------------
+
+
+FIELD_LABELS = {
+    "status": "Status",
+    "lot_number": "Lot number",
+    "lot_expiry": "Lot expiry",
+    "vial_units": "Vial size",
+    "diluent_ml": "Diluent (mL)",
+    "pre_notes": "Pre-treatment notes",
+}
+
+
+def _show(key: str, value: Any) -> str:
+    if value in (None, ""):
+        return "—"
+    if key == "status":
+        try:
+            return str(Status(value).label)
+        except ValueError:
+            return str(value)
+    if key == "lot_expiry":
+        try:
+            return date.fromisoformat(str(value)).strftime("%d/%m/%Y")
+        except ValueError:
+            return str(value)
+    if key == "vial_units":
+        return f"{value} U"
+    return str(value)
+
+
+def _dec(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+
+
+def amendment_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What one amendment changed, in words: "Point 1 (corrugator, right): 4 U → 5 U"."""
+    out: list[str] = []
+    for key, label in FIELD_LABELS.items():
+        if key in before or key in after:
+            b, a = before.get(key), after.get(key)
+            if (b or None) != (a or None):
+                out.append(f"{label}: {_show(key, b)} → {_show(key, a)}")
+    bp = {p["number"]: p for p in before.get("points", [])}
+    ap = {p["number"]: p for p in after.get("points", [])}
+    for n in sorted(set(bp) | set(ap)):
+        b, a = bp.get(n), ap.get(n)
+        ref = a or b
+        assert ref is not None
+        where = f"{ref['muscle']}, {SIDE_WORDS.get(ref['side'], ref['side']).lower()}"
+        if b and a and _dec(b["units"]) != _dec(a["units"]):
+            out.append(
+                f"Point {n} ({where}): {fmt_units(b['units'])} U → {fmt_units(a['units'])} U"
+            )
+        elif b and not a:
+            out.append(f"Point {n} ({where}) removed")
+        elif a and not b:
+            out.append(f"Point {n} ({where}) added: {fmt_units(a['units'])} U")
+    tb = sum((_dec(p["units"]) for p in bp.values()), Decimal(0))
+    ta = sum((_dec(p["units"]) for p in ap.values()), Decimal(0))
+    if tb != ta:
+        out.append(f"Total: {fmt_units(tb)} U → {fmt_units(ta)} U")
+    return out
+
+
+def _signed_context(
+    actor: Actor,
+    session: TreatmentSession,
+    *,
+    amend_form: forms.AmendForm | None = None,
+    void_form: forms.VoidForm | None = None,
+) -> dict[str, Any]:
+    points = services.live_points(session)
+    totals = services.totals(session, points)
+    used = [d for d in diagrams.ids() if any(p.diagram == d for p in points)]
+    svgs = [
+        {
+            "id": d,
+            "title": diagrams.get(d).title,
+            "svg": mark_safe(  # noqa: S308  (built by diagrams.svg, every value escaped)
+                diagrams.svg(d, points=_svg_points(points, d, None), interactive=False)
+            ),
+        }
+        for d in used
+    ]
+    amendments = list(session.amendments.select_related("by"))
+    history = [
+        {
+            "version": i + 2,
+            "amendment": a,
+            "changes": amendment_changes(a.before, a.after)
+            if a.kind != "void"
+            else [f"Status: {_show('status', a.before.get('status'))} → Voided"],
+            "findings": [f for f in a.after.get("findings", []) if f.get("severity") != "info"],
+        }
+        for i, a in enumerate(amendments)
+    ]
+    findings_at_signing = sorted(
+        session.findings_at_signing or [],
+        key=lambda f: SEVERITY_ORDER.get(f.get("severity", ""), 3),
+    )
+    can_change = actor.can("session.sign") and session.status in (Status.SIGNED, Status.AMENDED)
+    return {
+        "session": session,
+        "patient": session.patient,
+        "product": catalogue.product(session.product_id),
+        "indication": indications.get(session.indication),
+        "points": points,
+        "totals": totals,
+        "sides": _sides(totals.by_side),
+        "areas": sorted(totals.by_area.items(), key=lambda kv: area_label(kv[0])),
+        "svgs": svgs,
+        "findings_at_signing": findings_at_signing,
+        "overrides": list(session.overrides.select_related("by")),
+        "history": history,
+        "diagram_titles": DIAGRAM_TABS,
+        "can_change": can_change,
+        "amend_form": amend_form or (forms.AmendForm(session=session) if can_change else None),
+        "void_form": void_form or forms.VoidForm(),
+        "consent_category": consent_label(
+            consent_services.category_for_indication(session.indication)
+        ),
+    }
+
+
+@require_POST
+@require("session.sign")
+def amend(request: HttpRequest, pk: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    session = _session(request, pk)
+    if not session.is_locked or session.status == Status.VOIDED:
+        messages.error(
+            request,
+            "Only a signed session is amended; a draft is simply edited and a voided one "
+            "stays as it is.",
+        )
+        return redirect("charting:session", pk=session.pk)
+    form = forms.AmendForm(request.POST, session=session)
+    if form.is_valid():
+        try:
+            amendment = services.amend(
+                actor,
+                session,
+                form.cleaned_data["reason"],
+                point_units=form.point_units(),
+                details=form.details(),
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(
+                request, f"Amendment {amendment.number} saved (version {amendment.number + 1})."
+            )
+            return redirect("charting:session", pk=session.pk)
+    context = _signed_context(actor, session, amend_form=form)
+    context["open_amend"] = True
+    return render(request, "charting/signed.html", context, status=422)
+
+
+@require_POST
+@require("session.sign")
+def void(request: HttpRequest, pk: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    session = _session(request, pk)
+    form = forms.VoidForm(request.POST)
+    if form.is_valid():
+        try:
+            services.void(actor, session, form.cleaned_data["reason"])
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, "The session is voided: it stays on record, struck through.")
+            return redirect("charting:session", pk=session.pk)
+    if not session.is_locked:
+        for error in [e for errs in form.errors.values() for e in errs]:
+            messages.error(request, error)
+        return redirect("charting:session", pk=session.pk)
+    context = _signed_context(actor, session, void_form=form)
+    context["open_void"] = True
+    return render(request, "charting/signed.html", context, status=422)
