@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "glabella.patients",
     "glabella.consent",
     "glabella.charting",
+    "glabella.inventory",
     "glabella.web",
 ]
 

@@ -9,5 +9,6 @@ urlpatterns = [
     path("audit/", include("glabella.audit.urls")),
     path("consent/", include("glabella.consent.urls")),
     path("charting/", include("glabella.charting.urls")),
+    path("inventory/", include("glabella.inventory.urls")),
     path("", include("glabella.web.urls")),
 ]

@@ -91,6 +91,31 @@ PERMISSIONS: dict[str, Permission] = {
         frozenset({Role.PRESCRIBER}),
         writes=True,
     ),
+    "stock.view": Permission(
+        "See stock, lots, vials, alerts and the reconciliation",
+        _ALL,
+        writes=False,
+    ),
+    "stock.receive": Permission(
+        "Receive deliveries and transfer stock between clinics",
+        _STAFF,
+        writes=True,
+    ),
+    "stock.use": Permission(
+        "Reconstitute vials, record waste and destruction",
+        frozenset({Role.PRESCRIBER, Role.INJECTOR}),
+        writes=True,
+    ),
+    "stock.manage": Permission(
+        "Adjust stock with a reason, set thresholds and prices",
+        frozenset({Role.OWNER}),
+        writes=True,
+    ),
+    "stock.recall": Permission(
+        "Trace a lot to every patient who received it (with contact details)",
+        frozenset({Role.OWNER, Role.PRESCRIBER, Role.AUDITOR}),
+        writes=False,
+    ),
     "appointment.view": Permission(
         "See appointments",
         _ALL,

@@ -17,22 +17,26 @@ EXPECTED = {
     Role.OWNER: {
         "patient.view_contact", *CLINICAL_READ, *PATIENT_WRITE, "consent.manage_templates",
         "appointment.view", "appointment.edit", "audit.view", "organization.manage",
+        "stock.view", "stock.receive", "stock.manage", "stock.recall",
     },
     Role.PRESCRIBER: {
         "patient.view_contact", *CLINICAL_READ, *PATIENT_WRITE, "consent.manage_templates",
         "session.chart", "session.sign", "session.override",
         "appointment.view", "appointment.edit",
+        "stock.view", "stock.receive", "stock.use", "stock.recall",
     },
     Role.INJECTOR: {
         "patient.view_contact", *CLINICAL_READ, *PATIENT_WRITE,
         "session.chart", "session.sign", "appointment.view", "appointment.edit",
+        "stock.view", "stock.receive", "stock.use",
     },
     Role.FRONT_DESK: {
         "patient.view_contact", "patient.create", "patient.edit_contact",
-        "appointment.view", "appointment.edit",
+        "appointment.view", "appointment.edit", "stock.view", "stock.receive",
     },
     Role.AUDITOR: {
         "patient.view_contact", *CLINICAL_READ, "appointment.view", "audit.view",
+        "stock.view", "stock.recall",
     },
 }
 # fmt: on
