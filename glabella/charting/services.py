@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q, Sum
 from django.utils import timezone
 
 from glabella.accounts.actor import Actor
@@ -135,17 +135,20 @@ def treatment_history(
 ) -> list[safety.PastTreatment]:
     """Signed sessions here (per product) and active treatments recorded from elsewhere."""
     history: list[safety.PastTreatment] = []
-    sessions = TreatmentSession.objects.filter(
-        organization=patient.organization,
+    # One query: each signed session's total in the database, never point by point.
+    signed = TreatmentSession.objects.filter(
+        organization_id=patient.organization_id,
         patient=patient,
         status__in=[Status.SIGNED, Status.AMENDED],
-    ).prefetch_related("points")
-    for s in sessions:
-        if exclude is not None and s.pk == exclude.pk:
-            continue
-        units = sum((p.units for p in s.points.all() if not p.removed), Decimal(0))
-        if units > 0:
-            history.append(safety.PastTreatment(s.treated_on, s.product_id, s.indication, units))
+    )
+    if exclude is not None:
+        signed = signed.exclude(pk=exclude.pk)
+    sessions = signed.annotate(
+        total=Sum("points__units", filter=Q(points__removed=False))
+    ).values_list("treated_on", "product_id", "indication", "total")
+    for treated_on, product_id, indication, total in sessions:
+        if total:
+            history.append(safety.PastTreatment(treated_on, product_id, indication, total))
     outside = patient_services.active_history(patient).filter(kind=HistoryKind.OUTSIDE_TREATMENT)
     for item in outside:
         if item.treated_on and item.units and item.product_id:
