@@ -13,6 +13,7 @@ from django.db import connection
 from glabella.accounts.actor import Actor
 from glabella.accounts.models import Membership, Organization
 from glabella.charting import services as charting
+from glabella.inventory import services as inventory
 from glabella.patients import services as patients
 from glabella.patients.models import Patient
 
@@ -99,4 +100,71 @@ HISTORY = Case(
     normalise=lambda rows: [(d, p, Decimal(u).quantize(Decimal("0.01"))) for d, p, u in rows],
 )
 
-CASES = [SEARCH, HISTORY]
+
+def _recall_setup(org: Organization) -> tuple[Organization, str]:
+    return org, "L0123"
+
+
+RECALL = Case(
+    name="recall trace of one lot (all patients, sessions, points)",
+    target="≤ 3x SQL",
+    setup=_recall_setup,
+    ours=lambda ctx: sorted(
+        (r.patient_id, r.session_id, r.point_number, r.units)
+        for r in inventory.recall_trace(ctx[0], ctx[1]).rows
+    ),
+    # The same row the page and the CSV need: contact details, session, point, lot.
+    baseline=lambda ctx: sorted(
+        (row[0], row[8], row[12], Decimal(str(row[16])).copy_abs())
+        for row in _sql(
+            "SELECT p.id, p.given_name, p.family_name, p.date_of_birth, p.phone, p.email, "
+            "p.reminder_consent, p.preferred_channel, s.id, s.treated_on, s.status, c.name, "
+            "m.point_number, ip.area, ip.muscle, ip.side, m.units, m.at, m.vial_id, "
+            "l.lot_number, l.product_id, l.expiry "
+            "FROM inventory_lot l JOIN inventory_stockmove m ON m.lot_id = l.id "
+            "JOIN charting_treatmentsession s ON s.id = m.session_id "
+            "JOIN patients_patient p ON p.id = s.patient_id "
+            "JOIN accounts_clinic c ON c.id = s.clinic_id "
+            "LEFT JOIN charting_injectionpoint ip "
+            "ON ip.session_id = m.session_id AND ip.number = m.point_number "
+            "LEFT JOIN inventory_stockmove r ON r.reverses_id = m.id "
+            "WHERE l.organization_id = %s AND l.lot_number = %s AND m.kind = 'administer' "
+            "AND m.reverses_id IS NULL AND r.id IS NULL",
+            [ctx[0].pk, ctx[1]],
+        )
+    ),
+    normalise=lambda rows: [
+        (a, b, c, Decimal(d).copy_abs().quantize(Decimal("0.01"))) for a, b, c, d in rows
+    ],
+)
+
+
+def _recon_setup(org: Organization) -> Organization:
+    return org
+
+
+RECONCILIATION = Case(
+    name="reconciliation of a clinic for a year (every lot)",
+    target="≤ 3x SQL",
+    setup=_recon_setup,
+    ours=lambda org: sorted(
+        (r.lot.lot_number, r.closing, r.administered)
+        for r in inventory.reconciliation(org, start=date(2026, 1, 1), end=date(2026, 12, 31))
+    ),
+    baseline=lambda org: sorted(
+        (lot, Decimal(str(closing)), -Decimal(str(administered)))
+        for lot, closing, administered in _sql(
+            "SELECT l.lot_number, SUM(m.units), "
+            "SUM(CASE WHEN m.kind = 'administer' AND m.at >= %s THEN m.units ELSE 0 END) "
+            "FROM inventory_lot l JOIN inventory_stockmove m ON m.lot_id = l.id "
+            "WHERE l.organization_id = %s AND m.at < %s GROUP BY l.lot_number",
+            ["2026-01-01", org.pk, "2027-01-01"],
+        )
+    ),
+    normalise=lambda rows: [
+        (a, Decimal(b).quantize(Decimal("0.01")), Decimal(c).copy_abs().quantize(Decimal("0.01")))
+        for a, b, c in rows
+    ],
+)
+
+CASES = [SEARCH, HISTORY, RECALL, RECONCILIATION]

@@ -9,17 +9,19 @@ from __future__ import annotations
 import random
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from glabella.accounts.models import Clinic, Membership, Organization, User
 from glabella.charting.models import InjectionPoint, Status, TreatmentSession
 from glabella.clinical import protocols
+from glabella.inventory.models import Lot, MoveKind, StockMove, Vial, VialState
 from glabella.patients.models import Patient, name_key
 
-BENCH_ORG = "Benchmark Clinics"
+BENCH_ORG = "Benchmark Clinics v2"  # v2: with lots, vials and the stock ledger
 FAMILIES = [
     "Smith",
     "Patel",
@@ -105,6 +107,28 @@ def generate(points_wanted: int, seed: int = 7) -> Organization:
         Patient.objects.bulk_create(patients[start : start + 5000])
         progress("patients", min(start + 5000, len(patients)), len(patients))
     patient_ids = list(Patient.objects.filter(organization=org).values_list("pk", flat=True))
+    # 400 lots over the three products; each session draws every point from its own vial of
+    # one lot (reconstituted, drawn, the rest wasted), so the ledger balances like a real one.
+    vial_size = {"botox_cosmetic": 100, "botox": 200, "dysport": 500}
+    lots: dict[str, list[Lot]] = {p: [] for p in vial_size}
+    for n in range(400):
+        product = list(vial_size)[n % 3]
+        lots[product].append(
+            Lot(
+                organization=org,
+                product_id=product,
+                lot_number=f"L{n:04d}",
+                expiry=date(2028, 1, 1),
+                vial_units=vial_size[product],
+            )
+        )
+    Lot.objects.bulk_create([lot for group in lots.values() for lot in group])
+    for product in lots:
+        lots[product] = list(
+            Lot.objects.filter(organization=org, product_id=product).order_by("pk")
+        )
+    vials_per_lot: dict[int, int] = {}
+    moment = timezone.make_aware(datetime(2026, 1, 1, 9, 0))
     made = 0
     batch_sessions: list[TreatmentSession] = []
     plans: list[tuple[str, str, str]] = []
@@ -133,6 +157,74 @@ def generate(points_wanted: int, seed: int = 7) -> Organization:
                     )
             InjectionPoint.objects.bulk_create(points, batch_size=5000)
             made += len(points)
+            vials, moves = [], []
+            for session, (_, product, _pid) in zip(created, plans, strict=True):
+                lot = lots[product][session.pk % len(lots[product])]
+                vials_per_lot[lot.pk] = vials_per_lot.get(lot.pk, 0) + 1
+                vials.append(
+                    Vial(
+                        organization=org,
+                        clinic=clinic,
+                        lot=lot,
+                        units=lot.vial_units,
+                        state=VialState.FINISHED,
+                        opened_at=moment,
+                        use_by=moment,
+                        concentration=Decimal(5),
+                        diluent_ml=Decimal(2),
+                    )
+                )
+            Vial.objects.bulk_create(vials, batch_size=5000)
+            by_session: dict[int, list[InjectionPoint]] = {}
+            for point in points:
+                by_session.setdefault(point.session_id, []).append(point)
+            for session, vial in zip(created, vials, strict=True):
+                moves.append(
+                    StockMove(
+                        organization=org,
+                        clinic=clinic,
+                        kind=MoveKind.RECONSTITUTE,
+                        lot=vial.lot,
+                        vial=vial,
+                        units=0,
+                        vials=-1,
+                        at=moment,
+                        by=user,
+                    )
+                )
+                used = Decimal(0)
+                for point in by_session[session.pk]:
+                    used += point.units
+                    moves.append(
+                        StockMove(
+                            organization=org,
+                            clinic=clinic,
+                            kind=MoveKind.ADMINISTER,
+                            lot=vial.lot,
+                            vial=vial,
+                            units=-point.units,
+                            at=moment,
+                            by=user,
+                            session=session,
+                            point_number=point.number,
+                        )
+                    )
+                rest = Decimal(vial.units) - used
+                if rest > 0:
+                    moves.append(
+                        StockMove(
+                            organization=org,
+                            clinic=clinic,
+                            kind=MoveKind.WASTE,
+                            lot=vial.lot,
+                            vial=vial,
+                            units=-rest,
+                            at=moment,
+                            by=user,
+                            reason="end of vial",
+                        )
+                    )
+            StockMove.objects.bulk_create(moves, batch_size=5000)
         batch_sessions.clear()
         plans.clear()
         progress("injection points", min(made, points_wanted), points_wanted)
@@ -159,6 +251,21 @@ def generate(points_wanted: int, seed: int = 7) -> Organization:
             flush()
     if batch_sessions:
         flush()
+    receipts = [
+        StockMove(
+            organization=org,
+            clinic=clinic,
+            kind=MoveKind.RECEIVE,
+            lot=lot,
+            units=Decimal(count * lot.vial_units),
+            vials=count,
+            at=moment - timedelta(days=30),
+            by=user,
+        )
+        for lot in Lot.objects.filter(organization=org)
+        if (count := vials_per_lot.get(lot.pk, 0))
+    ]
+    StockMove.objects.bulk_create(receipts)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     print(f"generated {made:,} points in {time.monotonic() - started:.0f} s")
