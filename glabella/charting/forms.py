@@ -254,10 +254,15 @@ class AmendForm(forms.Form):
 
     def __init__(self, *args: Any, session: TreatmentSession, **kwargs: Any) -> None:
         self.points = services.live_points(session)
+        # Points drawn from vials: the lots are the vials' and are not typed.
+        self.lots_typed = session.vial_id is None and not any(p.vial_id for p in self.points)
         initial = {"lot_number": session.lot_number, "lot_expiry": session.lot_expiry}
         initial.update({f"units_{p.number}": _plain(p.units) for p in self.points})
         kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
+        if not self.lots_typed:
+            del self.fields["lot_number"]
+            del self.fields["lot_expiry"]
         for p in self.points:
             self.fields[f"units_{p.number}"] = forms.CharField(
                 label=f"Point {p.number} units",
@@ -286,6 +291,8 @@ class AmendForm(forms.Form):
         }
 
     def details(self) -> dict[str, Any]:
+        if not self.lots_typed:
+            return {}
         return {
             "lot_number": self.cleaned_data.get("lot_number") or "",
             "lot_expiry": self.cleaned_data.get("lot_expiry"),

@@ -3,8 +3,9 @@
 A session is a draft while it is charted, then signed (locked). A signed session changes
 only by amendment (a reason, who, when, before and after) or is voided with a reason; it is
 never edited in place or deleted. The guards are in three layers: the services refuse,
-the models refuse to save or delete a locked row, and the database refuses too
-(triggers, migration 0002).
+the models refuse to save or delete a locked row, and the querysets refuse bulk update and
+delete of locked rows. (Unlike the audit table and the stock ledger, there is no database
+trigger here yet: amendments legitimately write to signed rows through the model.)
 """
 
 from __future__ import annotations
@@ -86,7 +87,17 @@ class TreatmentSession(models.Model):
     protocol_id = models.CharField(max_length=60, blank=True)
     pre_notes = models.TextField("pre-treatment notes", blank=True)
     flags = models.JSONField(default=list, blank=True)  # screening flags carried over
-    # The vial in use (until inventory exists: typed or scanned on the session).
+    # The vial in use: chosen from the clinic's open vials (``vial``; new points draw from it,
+    # and its lot fills the lot fields), or, where the clinic keeps no stock in Glabella,
+    # the lot number and expiry typed or scanned on the session.
+    vial = models.ForeignKey(
+        "inventory.Vial",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="the open vial new points are drawn from",
+    )
     lot_number = models.CharField(max_length=40, blank=True)
     lot_expiry = models.DateField(null=True, blank=True)
     vial_units = models.PositiveIntegerField(null=True, blank=True)
@@ -158,6 +169,12 @@ class InjectionPoint(models.Model):
     units = models.DecimalField(max_digits=8, decimal_places=2)
     depth = models.CharField(max_length=2, choices=Depth.choices, default=Depth.IM)
     removed = models.BooleanField(default=False)  # removed from a draft; kept for undo
+    # The vial this point's units were drawn from (its ``administer`` move in the stock ledger
+    # says the same). Kept when the point is removed or its session voided and the draw
+    # reversed: it is where the dose came from.
+    vial = models.ForeignKey(
+        "inventory.Vial", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     objects = models.Manager.from_queryset(PointQuerySet)()
 
@@ -200,6 +217,7 @@ class InjectionPoint(models.Model):
             "side": self.side,
             "units": str(self.units),
             "depth": self.depth,
+            "vial": self.vial_id,
         }
 
 

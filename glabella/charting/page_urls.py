@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern] = [
     path("<int:pk>/points/<int:number>/mirror/", views.point_mirror, name="point_mirror"),
     path("<int:pk>/points/<int:number>/remove/", views.point_remove, name="point_remove"),
     path("<int:pk>/points/<int:number>/restore/", views.point_restore, name="point_restore"),
+    path("<int:pk>/vial/", views.vial, name="vial"),
     path("<int:pk>/details/", views.details, name="details"),
     path("<int:pk>/override/", views.override, name="override"),
     path("<int:pk>/sign/", views.sign, name="sign"),

@@ -29,7 +29,7 @@ import re
 import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
@@ -213,6 +213,7 @@ class PointRow:
     units: str
     depth: str
     volume: str
+    vial: str = ""  # "#12 · lot C1234AB": the vial the point was drawn from
 
 
 @dataclass
@@ -272,6 +273,7 @@ class Record:
     printed_by: str
     printed_at: str
     reference: str
+    lots: list[str] = field(default_factory=list)  # lots and vials the points were drawn from
 
 
 def _protocol_name(protocol_id: str) -> str:
@@ -366,8 +368,11 @@ def gather(
     svg_points: dict[str, list[diagrams.SvgPoint]] = {}
     for p in points:
         volume = ""
-        if concentration:
-            volume = ml(reconstitution.volume_ml(session.product_id, p.units, concentration))
+        per_point = p.vial.concentration if p.vial is not None else None
+        if per_point or concentration:
+            volume = ml(
+                reconstitution.volume_ml(session.product_id, p.units, per_point or concentration)
+            )
         rows.append(
             PointRow(
                 number=p.number,
@@ -378,6 +383,7 @@ def gather(
                 units=u(p.units),
                 depth=str(DEPTHS.get(p.depth, p.depth)),
                 volume=volume,
+                vial=f"#{p.vial_id} · lot {p.vial.lot.lot_number}" if p.vial is not None else "",
             )
         )
         svg_points.setdefault(p.diagram, []).append(
@@ -488,6 +494,10 @@ def gather(
         printed_by=printed_by,
         printed_at=moment(printed_at or timezone.now(), tz),
         reference=f"Session {session.pk} · version {session.version}",
+        lots=[
+            f"{lot.lot_number}, expires {day(lot.expiry)}: {lot.vials_text}"
+            for lot in services.lots_used(points)
+        ],
     )
 
 
@@ -908,13 +918,19 @@ def _diagrams(rec: Record) -> list[Any]:
 
 def _points_table(rec: Record) -> Table:
     with_volume = any(p.volume for p in rec.points)
+    with_vial = any(p.vial for p in rec.points)
     head = ["No.", "Area", "Muscle", "Side", "Depth", "Units"]
     widths = [11 * mm, 27 * mm, 50 * mm, 19 * mm, 28 * mm, 18 * mm]
+    if with_vial:
+        widths = [11 * mm, 25 * mm, 30 * mm, 15 * mm, 24 * mm, 16 * mm]
     if with_volume:
         head.append("Volume")
-        widths.append(21 * mm)
+        widths.append(18 * mm if with_vial else 21 * mm)
+    if with_vial:
+        head.append("Vial · lot")
+        widths.append(33 * mm)
     widths[2] += CONTENT_W - sum(widths)
-    right = {0, 5, 6}
+    right = {0, 5, 6} if with_volume else {0, 5}
     data: list[list[Any]] = [[T(h, "head_r" if i in right else "head") for i, h in enumerate(head)]]
     for p in rec.points:
         row = [
@@ -927,6 +943,8 @@ def _points_table(rec: Record) -> Table:
         ]
         if with_volume:
             row.append(T(p.volume, "cell_r"))
+        if with_vial:
+            row.append(T(p.vial))
         data.append(row)
     n = len(rec.points)
     total = [
@@ -939,6 +957,8 @@ def _points_table(rec: Record) -> Table:
     ]
     if with_volume:
         total.append(P(f"<b>{markup(rec.total_volume)}</b>", "cell_r"))
+    if with_vial:
+        total.append("")
     data.append(total)
     return _table(data, widths, total_row=True, extra=[("SPAN", (1, -1), (4, -1))])
 
@@ -1155,9 +1175,16 @@ def _story(rec: Record) -> list[Any]:
         story += [*_h2("Pre-treatment notes"), T(rec.pre_notes, "base")]
 
     story += _h2("Product and vial")
-    vial = [
+    lot_rows = [
         ("Lot number", f"<b>{markup(rec.lot_number)}</b>" if rec.lot_number else "not recorded"),
         ("Lot expiry", markup(rec.lot_expiry or "not recorded")),
+    ]
+    if rec.lots:
+        vials = sum(line.count("vial #") for line in rec.lots)
+        label = f"Lot{'s' if len(rec.lots) > 1 else ''} and vial{'s' if vials > 1 else ''}"
+        lot_rows = [(label, "<br/>".join(markup(line) for line in rec.lots))]
+    vial = [
+        *lot_rows,
         ("Vial size", markup(rec.vial or "not recorded")),
         ("Diluent", markup(rec.diluent or "not recorded")),
         ("Concentration", markup(rec.concentration or "not known (no vial size or diluent)")),

@@ -1,13 +1,55 @@
 """The only writers of treatment sessions. Every change: validate, check the version, write,
-audit, in one transaction. Every check of a dose goes to ``glabella.clinical.safety``."""
+audit, in one transaction. Every check of a dose goes to ``glabella.clinical.safety``.
+
+Drawing from stock
+==================
+Where a clinic keeps its stock of the session's product in Glabella
+(``inventory.services.tracks_stock``), every injection point is drawn from a reconstituted vial:
+one ``administer`` move in the stock ledger per point, written by
+``inventory.services.draw`` in the same transaction as the change of the point, so a refused
+draw (the vial holds too little, is past its use-by time, its lot has expired) rolls the
+change back and the reason is shown; nothing is half-written.
+
+- ``select_vial`` chooses the session's vial in use, only among
+  ``inventory.services.usable_vials`` (the reason is given for any other). Its lot fills the
+  session's lot number and expiry. The points charted before a vial was chosen (a protocol
+  laid out at the start, say) are drawn from it then, in order, as many as it holds; the rest
+  wait for the next vial chosen, so one session may draw from several vials.
+- ``add_point`` / ``mirror_point`` draw the new point from the vial in use, if one is chosen.
+  ``apply_protocol`` / ``repeat_last`` draw every point of the layout from it: if it runs out
+  part way, nothing is laid out (lay the points out first, then choose the vials).
+- ``update_point``: new units reverse the point's draw and draw the new units from the same
+  vial; a new vial for the point reverses its draw and draws from that vial.
+  ``remove_point`` reverses its draw; ``restore_point`` (undo) draws again, from the vial it
+  came from if that vial can still give it, otherwise from the vial in use.
+- ``sign``: where stock is kept, every point must have a draw whose units are the point's.
+  Where it is not (a clinic not using the inventory yet), the typed lot number and expiry are
+  needed as before.
+- ``void`` reverses every draw of the session (the units go back to their vials).
+- ``amend`` with new units reverses the point's draw and draws again from the same vial, both
+  dated when the dose was given (the original draw's time), so the use-by and expiry checks
+  apply to that moment and each period of the reconciliation shows what was given in it. If
+  the vial cannot take the corrected draw (it has since been finished, wasted or destroyed, or
+  holds too little), the amendment is refused as a whole: the stock side of the correction is
+  then recorded by an owner as a stock adjustment of that vial (``inventory.services.adjust``),
+  never by drawing from a closed vial.
+
+The dose check sees the vial in use (``plan_for``): its lot expiry and use-by time, so the
+core's ``expired-lot`` and ``vial-use-by`` blocks (never overridable) appear as soon as they
+apply. The use-by time is checked against when the dose is given: now while points remain to
+be drawn, otherwise the time of the last draw from the vial (a session charted in time and
+signed after the vial's use-by is not blocked; its points were checked when they were drawn).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -33,6 +75,8 @@ from glabella.charting.models import (
 from glabella.clinical import catalogue, indications, overrides, protocols, reconstitution, safety
 from glabella.clinical.settings import ClinicalSettings
 from glabella.consent import services as consent_services
+from glabella.inventory import services as stock
+from glabella.inventory.models import CLOSED_STATES, StockMove, Vial, VialState
 from glabella.patients import services as patient_services
 from glabella.patients.models import HistoryKind, Patient
 
@@ -69,7 +113,7 @@ def clinical_settings() -> ClinicalSettings:
 
 
 def live_points(session: TreatmentSession) -> list[InjectionPoint]:
-    return list(session.points.filter(removed=False).order_by("number"))
+    return list(session.points.filter(removed=False).select_related("vial__lot").order_by("number"))
 
 
 def view_session(actor: Actor, session: TreatmentSession, part: str = "chart") -> None:
@@ -164,24 +208,71 @@ def treatment_history(
     return history
 
 
-def plan_for(session: TreatmentSession, points: list[InjectionPoint] | None = None) -> safety.Plan:
+def clinic_tz(session: TreatmentSession) -> ZoneInfo:
+    return ZoneInfo(session.clinic.timezone or "UTC")
+
+
+def vial_in_use(session: TreatmentSession) -> Vial | None:
+    """The session's chosen vial (with its lot and clinic), or None."""
+    if session.vial_id is None:
+        return None
+    return Vial.objects.select_related("lot", "clinic").get(pk=session.vial_id)
+
+
+def plan_for(
+    session: TreatmentSession,
+    points: list[InjectionPoint] | None = None,
+    vial: Vial | None = None,
+) -> safety.Plan:
+    """The plan the core checks. The vial is the vial in use (its lot expiry and use-by time),
+    or, with no vial chosen, the lot expiry typed on the session."""
     points = live_points(session) if points is None else points
-    vial = safety.VialFacts(lot_expiry=session.lot_expiry) if session.lot_expiry else None
+    vial = vial if vial is not None else vial_in_use(session)
+    facts = None
+    if vial is not None:
+        facts = safety.VialFacts(
+            lot_expiry=vial.lot.expiry,
+            use_by=vial.use_by.astimezone(clinic_tz(session)) if vial.use_by else None,
+        )
+    elif session.lot_expiry:
+        facts = safety.VialFacts(lot_expiry=session.lot_expiry)
     return safety.Plan(
         product_id=session.product_id,
         indication=session.indication,
         date=session.treated_on,
         points=[safety.PlannedPoint(p.area, p.muscle, p.side, p.units, p.depth) for p in points],
-        vial=vial,
+        vial=facts,
     )
 
 
-def findings(session: TreatmentSession) -> list[safety.Finding]:
+def check_time(
+    session: TreatmentSession,
+    points: list[InjectionPoint] | None = None,
+    draws: list[StockMove] | None = None,
+) -> datetime:
+    """When the dose is given, for the vial's use-by check: now while a live point still has
+    to be drawn (or nothing was drawn from the vial in use), otherwise the time of the last
+    draw from the vial in use."""
+    now = timezone.now()
+    if session.vial_id is None:
+        return now
+    points = live_points(session) if points is None else points
+    draws = stock.session_draws(session) if draws is None else draws
+    drawn = {d.point_number for d in draws}
+    if not points or any(p.number not in drawn for p in points):
+        return now
+    from_vial = [d.at for d in draws if d.vial_id == session.vial_id]
+    return max(from_vial) if from_vial else now
+
+
+def findings(session: TreatmentSession, now: datetime | None = None) -> list[safety.Finding]:
+    points = live_points(session)
+    now = now or check_time(session, points)
     return safety.check(
-        plan_for(session),
+        plan_for(session, points),
         patient_facts(session.patient),
         treatment_history(session.patient, exclude=session),
-        timezone.now(),
+        now.astimezone(clinic_tz(session)),
         clinical_settings(),
     )
 
@@ -309,6 +400,274 @@ def _audit(actor: Actor, session: TreatmentSession, action: str, what: str, **de
     )
 
 
+# --- drawing from stock ----------------------------------------------------------------
+
+
+def _u(value: Decimal) -> str:
+    """Units for a message: 2.50 -> 2.5, 10.00 -> 10."""
+    text = format(Decimal(value).quantize(Decimal("0.01")), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def numbers_text(numbers: Iterable[int]) -> str:
+    """Point numbers in words: [1, 2, 3, 5] -> "1 to 3, 5"."""
+    runs: list[list[int]] = []
+    for n in sorted(set(numbers)):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(
+        str(r[0]) if len(r) == 1 else f"{r[0]}, {r[1]}" if len(r) == 2 else f"{r[0]} to {r[-1]}"
+        for r in runs
+    )
+
+
+def tracks_stock(session: TreatmentSession) -> bool:
+    """Whether the session's clinic keeps its stock of the session's product in Glabella."""
+    return stock.tracks_stock(session.organization, session.clinic, session.product_id)
+
+
+def point_draws(session: TreatmentSession) -> dict[int, StockMove]:
+    """The draw in force for each point of SESSION, by point number."""
+    return {d.point_number: d for d in stock.session_draws(session) if d.point_number}
+
+
+@dataclass(frozen=True)
+class LotUsed:
+    """A lot the points of a session were drawn from: its vials and the points of each."""
+
+    lot_number: str
+    expiry: date
+    vials: tuple[tuple[int, tuple[int, ...]], ...]  # (vial id, point numbers)
+
+    @property
+    def vials_text(self) -> str:
+        return "; ".join(f"vial #{v} (points {numbers_text(ns)})" for v, ns in self.vials)
+
+
+def lots_used(points: list[InjectionPoint]) -> list[LotUsed]:
+    """The lots and vials POINTS were drawn from (each point's ``vial``), in point order."""
+    by_lot: dict[int, dict[int, list[int]]] = {}
+    lots: dict[int, Any] = {}
+    for p in points:
+        if p.vial is None:
+            continue
+        lots[p.vial.lot_id] = p.vial.lot
+        by_lot.setdefault(p.vial.lot_id, {}).setdefault(p.vial_id, []).append(p.number)  # type: ignore[arg-type]
+    return [
+        LotUsed(
+            lot_number=lots[lot_id].lot_number,
+            expiry=lots[lot_id].expiry,
+            vials=tuple((v, tuple(ns)) for v, ns in vials.items()),
+        )
+        for lot_id, vials in by_lot.items()
+    ]
+
+
+def _brand(product_id: str) -> str:
+    return catalogue.product(product_id).brand
+
+
+def vial_refusal(session: TreatmentSession, vial: Vial, now: datetime | None = None) -> str:
+    """Why VIAL cannot be the session's vial in use at NOW ("" when it can): only a vial that
+    ``inventory.services.usable_vials`` offers can be."""
+    now = now or timezone.now()
+    name = f"Vial #{vial.pk}"
+    if vial.organization_id != session.organization_id:
+        return f"{name} is not one of your vials."
+    if vial.lot.product_id != session.product_id:
+        return (
+            f"{name} is {_brand(vial.lot.product_id)}; this session is charted with "
+            f"{_brand(session.product_id)}. Units of different products are not interchangeable."
+        )
+    if vial.clinic_id != session.clinic_id:
+        return f"{name} is at {vial.clinic.name}, not at {session.clinic.name}."
+    if vial.state == VialState.SEALED:
+        return f"{name} is still sealed: record its reconstitution first."
+    if vial.state in CLOSED_STATES:
+        return f"{name} is {vial.get_state_display().lower()}; choose an open vial."
+    info = stock.vial_info(vial, now)
+    if info.blocks:
+        return f"{name} cannot be used. " + " ".join(info.blocks)
+    if info.units_left <= 0:
+        return f"{name} is empty; choose another vial."
+    usable = stock.usable_vials(session.organization, session.clinic, session.product_id, now)
+    if vial.pk not in {v.pk for v in usable}:
+        return f"{name} cannot be drawn from now; choose another vial."
+    return ""
+
+
+def _draw(
+    actor: Actor,
+    session: TreatmentSession,
+    point: InjectionPoint,
+    vial: Vial,
+    *,
+    now: datetime | None = None,
+    returned: Decimal | None = None,
+) -> StockMove:
+    """Draw POINT's units from VIAL (the stock ledger locks the vial, so two sessions drawing
+    at once never overdraw it). A refusal names the vial and why. RETURNED: the units of the
+    point's own draw just put back in the vial (a change of the point's units)."""
+    try:
+        move = stock.draw(
+            actor, vial, point.units, session=session, point_number=point.number, now=now
+        )
+    except ValidationError as exc:
+        raise ValidationError({"vial": _draw_refusal(vial, point, exc, returned)}) from None
+    if point.vial_id != vial.pk:
+        point.vial = vial
+        point.save(update_fields=["vial"])
+    return move
+
+
+def _draw_refusal(
+    vial: Vial, point: InjectionPoint, exc: ValidationError, returned: Decimal | None = None
+) -> str:
+    fresh = Vial.objects.select_related("lot").get(pk=vial.pk)
+    left = stock.units_left(fresh)
+    short = hasattr(exc, "error_dict") and "units" in exc.error_dict
+    emptied = fresh.state == VialState.FINISHED and left == 0
+    if (short or emptied) and returned:
+        return (
+            f"Vial #{fresh.pk} has {_u(left - returned)} U left besides the {_u(returned)} U "
+            f"already drawn for point {point.number}; point {point.number} needs "
+            f"{_u(point.units)} U. Choose another vial for this point."
+        )
+    if short or emptied:
+        return (
+            f"Vial #{fresh.pk} has {_u(left)} U left; point {point.number} needs "
+            f"{_u(point.units)} U. Choose another vial for the remaining points."
+        )
+    return f"Vial #{fresh.pk} cannot be drawn from for point {point.number}: " + " ".join(
+        exc.messages
+    )
+
+
+def _reverse_point(
+    actor: Actor,
+    session: TreatmentSession,
+    number: int,
+    reason: str,
+    draws: dict[int, StockMove],
+    *,
+    now: datetime | None = None,
+) -> StockMove | None:
+    """Reverse the draw of point NUMBER, if it has one; returns the draw reversed."""
+    original = draws.get(number)
+    if original is not None:
+        stock.reverse_session_draws(actor, session, reason, point_number=number, now=now)
+    return original
+
+
+def _draw_layout(actor: Actor, session: TreatmentSession, points: list[InjectionPoint]) -> None:
+    """Draw every point of a new layout from the vial in use, or refuse the whole layout."""
+    vial = vial_in_use(session)
+    if vial is None or not points:
+        return
+    left = stock.units_left(vial)
+    need = sum((p.units for p in points), Decimal(0))
+    if need > left:
+        running = Decimal(0)
+        first_short = points[-1]
+        for p in points:
+            running += p.units
+            if running > left:
+                first_short = p
+                break
+        raise ValidationError(
+            {
+                "vial": f"Vial #{vial.pk} has {_u(left)} U left; these {len(points)} points "
+                f"need {_u(need)} U, so it runs out at point {first_short.number}. Choose "
+                "another vial for the remaining points: nothing was laid out (to draw them "
+                "from several vials, lay them out with no vial chosen, then choose the vials)."
+            }
+        )
+    for p in points:
+        try:
+            _draw(actor, session, p, vial)
+        except ValidationError as exc:
+            raise ValidationError(
+                {"vial": " ".join(exc.messages) + " Nothing was laid out."}
+            ) from None
+
+
+@dataclass(frozen=True)
+class VialChoice:
+    """What choosing a vial did: the points drawn from it now, and those still waiting."""
+
+    session: TreatmentSession
+    vial: Vial | None
+    drawn: list[int]
+    waiting: list[int]
+    units_left: Decimal | None
+
+
+def select_vial(
+    actor: Actor,
+    session: TreatmentSession,
+    expected_version: int,
+    vial: Vial | None,
+    *,
+    now: datetime | None = None,
+) -> VialChoice:
+    """Choose the vial new points are drawn from (None: no vial).
+
+    Only a vial that ``inventory.services.usable_vials`` offers for the session's product and
+    clinic can be chosen: reconstituted, units left, within its use-by time, lot in date; any
+    other is refused with the reason. Its lot fills the session's lot number and expiry (and
+    its size and diluent the volume). The live points not drawn yet are drawn from it now, in
+    order, as many as it holds; the others wait for another vial.
+    """
+    actor.require("session.chart")
+    if vial is not None and vial.organization_id != actor.organization.pk:
+        raise Vial.DoesNotExist("No such vial.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = _claim(session, expected_version)
+        before = session.vial_id
+        draws = point_draws(session)
+        undrawn = [p for p in live_points(session) if p.number not in draws]
+        if vial is None:
+            session.vial = None
+            session.save(update_fields=["vial"])
+            _audit(actor, session, Action.UPDATE, "no vial in use", before=before)
+            return VialChoice(session, None, [], [p.number for p in undrawn], None)
+        vial = Vial.objects.select_related("lot", "clinic").get(pk=vial.pk)
+        reason = vial_refusal(session, vial, now)
+        if reason:
+            raise ValidationError({"vial": reason})
+        lot = vial.lot
+        session.vial = vial
+        session.lot_number = lot.lot_number
+        session.lot_expiry = lot.expiry
+        session.vial_units = vial.units
+        session.diluent_ml = vial.diluent_ml
+        session.save(update_fields=["vial", "lot_number", "lot_expiry", "vial_units", "diluent_ml"])
+        left = stock.units_left(vial)
+        drawn: list[int] = []
+        for p in undrawn:
+            if p.units > left:
+                break
+            _draw(actor, session, p, vial, now=now)
+            left -= p.units
+            drawn.append(p.number)
+        waiting = [p.number for p in undrawn if p.number not in drawn]
+        _audit(
+            actor,
+            session,
+            Action.UPDATE,
+            f"vial #{vial.pk} in use (lot {lot.lot_number})",
+            before=before,
+            vial=vial.pk,
+            lot_number=lot.lot_number,
+            drawn=drawn,
+            waiting=waiting,
+        )
+    return VialChoice(session, vial, drawn, waiting, left)
+
+
 # --- drafting --------------------------------------------------------------------------
 
 
@@ -414,6 +773,9 @@ def add_point(
             units=units_d,
             depth=depth,
         )
+        vial = vial_in_use(session)
+        if vial is not None:
+            _draw(actor, session, point, vial)
         _audit(actor, session, Action.UPDATE, f"point {point.number} added", point=point.as_dict())
     return point
 
@@ -421,9 +783,18 @@ def add_point(
 def update_point(
     actor: Actor, session: TreatmentSession, expected_version: int, number: int, **changes: Any
 ) -> InjectionPoint:
-    """Change a point's units, depth, place (x, y: area/muscle/side follow) or labels."""
+    """Change a point's units, depth, place (x, y: area/muscle/side follow) or labels, or the
+    vial it is drawn from (``vial``).
+
+    New units: the point's draw is reversed and the new units drawn from the same vial. A new
+    vial: its draw is reversed and the units drawn from that vial (a vial the session could
+    choose). A refused draw changes nothing.
+    """
     actor.require("session.chart")
     clean: dict[str, Any] = {}
+    new_vial: Vial | None = changes.pop("vial", None)
+    if new_vial is not None and new_vial.organization_id != actor.organization.pk:
+        raise Vial.DoesNotExist("No such vial.")
     if "units" in changes:
         clean["units"] = parse_point_units(changes["units"])
     if "depth" in changes:
@@ -456,6 +827,33 @@ def update_point(
         for name, value in clean.items():
             setattr(point, name, value)
         point.save()
+        units_changed = "units" in clean and clean["units"] != Decimal(before["units"])
+        if units_changed or new_vial is not None:
+            draws = point_draws(session)
+            vial = draws[number].vial if number in draws else None
+            if new_vial is not None and new_vial.pk != getattr(vial, "pk", None):
+                new_vial = Vial.objects.select_related("lot", "clinic").get(pk=new_vial.pk)
+                reason = vial_refusal(session, new_vial)
+                if reason:
+                    raise ValidationError({"vial": reason})
+                vial = new_vial
+            elif number not in draws:
+                vial = None  # never drawn: stays so until a vial is chosen
+            elif not units_changed:
+                vial = None  # already drawn from that vial: nothing to do
+            if vial is not None:
+                what = (
+                    f"{_u(Decimal(before['units']))} U → {_u(point.units)} U"
+                    if units_changed
+                    else f"drawn from vial #{vial.pk} instead"
+                )
+                original = _reverse_point(
+                    actor, session, number, f"point {number} changed: {what}", draws
+                )
+                returned = None
+                if original is not None and original.vial_id == vial.pk:
+                    returned = -original.units
+                _draw(actor, session, point, vial, returned=returned)
         _audit(
             actor,
             session,
@@ -489,10 +887,36 @@ def _set_removed(
         point = session.points.select_for_update().get(number=number)
         point.removed = removed
         point.save(update_fields=["removed"])
+        if removed:
+            _reverse_point(actor, session, number, f"point {number} removed", point_draws(session))
+        else:
+            _redraw_restored(actor, session, point)
         _audit(
             actor, session, Action.UPDATE, f"point {number} {'removed' if removed else 'restored'}"
         )
     return point
+
+
+def _redraw_restored(actor: Actor, session: TreatmentSession, point: InjectionPoint) -> None:
+    """Draw a restored point again: from the vial it came from when that vial can still give
+    it, otherwise from the vial in use. With neither, it waits for a vial to be chosen."""
+    if point.number in point_draws(session):
+        return
+    candidates: list[Vial] = []
+    if point.vial_id is not None:
+        candidates.append(Vial.objects.select_related("lot", "clinic").get(pk=point.vial_id))
+    selected = vial_in_use(session)
+    if selected is not None and selected.pk != point.vial_id:
+        candidates.append(selected)
+    refusal: ValidationError | None = None
+    for vial in candidates:
+        try:
+            _draw(actor, session, point, vial)
+            return
+        except ValidationError as exc:
+            refusal = exc
+    if refusal is not None:
+        raise refusal
 
 
 def mirror_point(
@@ -536,11 +960,12 @@ def apply_protocol(
     with transaction.atomic():
         session = _claim(session, expected_version)
         number = _next_number(session)
+        laid: list[InjectionPoint] = []
         for site in protocol.sites:
             if site.units <= 0:
                 continue  # a muscle whose dose the clinician decides (e.g. cervical dystonia)
             for _ in range(site.count):
-                InjectionPoint.objects.create(
+                point = InjectionPoint.objects.create(
                     organization=session.organization,
                     session=session,
                     number=number,
@@ -553,7 +978,9 @@ def apply_protocol(
                     units=site.units,
                     depth=site.depth,
                 )
+                laid.append(point)
                 number += 1
+        _draw_layout(actor, session, laid)
         session.protocol_id = protocol.id
         session.save(update_fields=["protocol_id"])
         _audit(actor, session, Action.UPDATE, f"protocol {protocol.id} laid out")
@@ -625,8 +1052,9 @@ def repeat_last(actor: Actor, session: TreatmentSession, expected_version: int) 
     with transaction.atomic():
         session = _claim(session, expected_version)
         number = _next_number(session)
+        laid: list[InjectionPoint] = []
         for p in live_points(last):
-            InjectionPoint.objects.create(
+            point = InjectionPoint.objects.create(
                 organization=session.organization,
                 session=session,
                 number=number,
@@ -639,7 +1067,9 @@ def repeat_last(actor: Actor, session: TreatmentSession, expected_version: int) 
                 units=p.units,
                 depth=p.depth,
             )
+            laid.append(point)
             number += 1
+        _draw_layout(actor, session, laid)
         session.protocol_id = last.protocol_id
         session.save(update_fields=["protocol_id"])
         _audit(actor, session, Action.UPDATE, "repeated the last treatment", repeated=last.pk)
@@ -652,11 +1082,15 @@ DETAIL_FIELDS = ("lot_number", "lot_expiry", "vial_units", "diluent_ml", "pre_no
 def update_details(
     actor: Actor, session: TreatmentSession, expected_version: int, data: dict[str, Any]
 ) -> TreatmentSession:
-    """Lot number and expiry, vial size and diluent, notes, prescriber of record."""
+    """Lot number and expiry, vial size and diluent, notes, prescriber of record.
+
+    With a vial in use, the lot, vial size and diluent are the vial's: they change by choosing
+    another vial, never by typing."""
     actor.require("session.chart")
     clean = _clean_details(session, data, actor)
     with transaction.atomic():
         session = _claim(session, expected_version)
+        _refuse_typed_vial_facts(session, clean)
         before = {k: _plain(getattr(session, k)) for k in clean}
         for k, v in clean.items():
             setattr(session, k, v)
@@ -670,6 +1104,22 @@ def update_details(
             after={k: _plain(v) for k, v in clean.items()},
         )
     return session
+
+
+VIAL_FACTS = ("lot_number", "lot_expiry", "vial_units", "diluent_ml")
+
+
+def _refuse_typed_vial_facts(session: TreatmentSession, clean: dict[str, Any]) -> None:
+    if session.vial_id is None:
+        return
+    typed = [k for k in VIAL_FACTS if k in clean and clean[k] != getattr(session, k)]
+    if typed:
+        raise ValidationError(
+            {
+                typed[0]: f"The lot, vial size and diluent are those of vial #{session.vial_id} "
+                "in use: choose another vial to change them."
+            }
+        )
 
 
 def _plain(v: Any) -> Any:
@@ -786,7 +1236,9 @@ def sign(actor: Actor, session: TreatmentSession, expected_version: int) -> Trea
         for f in blocks:
             tail = "" if overrides.can_override(f.rule) else " This cannot be overridden."
             reasons.append(f"{f.message}{tail}")
-        if not session.lot_number or not session.lot_expiry:
+        if tracks_stock(session):
+            reasons += _undrawn_reasons(points, point_draws(session))
+        elif not session.lot_number or not session.lot_expiry:
             reasons.append("Enter the lot number and expiry date of the vial used.")
         if session.prescriber_id is None:
             reasons.append("Choose the prescriber of record.")
@@ -825,6 +1277,26 @@ def sign(actor: Actor, session: TreatmentSession, expected_version: int) -> Trea
     return session
 
 
+def _undrawn_reasons(points: list[InjectionPoint], draws: dict[int, StockMove]) -> list[str]:
+    """Where stock is kept: every live point drawn from a vial, for exactly its units."""
+    reasons: list[str] = []
+    missing = [p.number for p in points if p.number not in draws]
+    if len(missing) == 1:
+        reasons.append(f"Point {missing[0]} has no vial: choose the vial it was drawn from.")
+    elif missing:
+        reasons.append(
+            f"Points {numbers_text(missing)} have no vial: choose the vial they were drawn from."
+        )
+    for p in points:
+        d = draws.get(p.number)
+        if d is not None and -d.units != p.units:
+            reasons.append(
+                f"Point {p.number} is charted as {_u(p.units)} U but {_u(-d.units)} U were drawn "
+                f"from vial #{d.vial_id}: change the point's units to draw it again."
+            )
+    return reasons
+
+
 def _finding_dict(f: safety.Finding) -> dict[str, Any]:
     return {"rule": f.rule, "severity": f.severity, "message": f.message, "source": f.source}
 
@@ -849,7 +1321,17 @@ def amend(
     point_units: dict[int, Any] | None = None,
     details: dict[str, Any] | None = None,
 ) -> Amendment:
-    """Correct a signed session: the record of what was given, with the reason. Never silent."""
+    """Correct a signed session: the record of what was given, with the reason. Never silent.
+
+    A point drawn from a vial whose units change: its draw is reversed and the corrected units
+    drawn from the same vial, both dated at the original draw's time (the dose was given then:
+    the use-by and expiry checks apply to that moment, and the reconciliation shows the
+    corrected dose in the period it was given). If that vial cannot take the corrected draw
+    (it has since been finished, wasted or destroyed, or holds too little), the whole
+    amendment is refused: the ledger never draws from a closed vial, and the stock side of
+    the correction is recorded by an owner as a stock adjustment of the vial instead. The lots
+    of a session drawn from vials come from the vials and are not amended by typing.
+    """
     actor.require("session.sign")
     reason = reason.strip()
     if len(reason) < 5:
@@ -863,14 +1345,27 @@ def amend(
                 {"reason": "Only a signed session is amended; a draft is simply edited."}
             )
         clean = _clean_details(session, details or {}, actor)
+        if any(k in clean and clean[k] != getattr(session, k) for k in VIAL_FACTS):
+            drawn = StockMove.objects.filter(session=session).exists()
+            if drawn:
+                raise ValidationError(
+                    {
+                        "lot_number": "The lots of this session are those of the vials its "
+                        "points were drawn from; they are not typed."
+                    }
+                )
         before = snapshot(session)
         changed = False
+        draws = point_draws(session)
         for number, units in parsed.items():
             point = session.points.get(number=number, removed=False)
             if point.units != units:
+                old_units = point.units
                 point.units = units
                 point._allow_locked_write = True  # type: ignore[attr-defined]
                 point.save(update_fields=["units"])
+                if number in draws:
+                    _redraw_amended(actor, session, point, old_units, draws[number], reason)
                 changed = True
         for k, v in clean.items():
             if getattr(session, k) != v:
@@ -898,6 +1393,41 @@ def amend(
     return amendment
 
 
+def _redraw_amended(
+    actor: Actor,
+    session: TreatmentSession,
+    point: InjectionPoint,
+    old_units: Decimal,
+    original: StockMove,
+    reason: str,
+) -> None:
+    """Reverse the draw of an amended point and draw its corrected units from the same vial,
+    both dated when the dose was given. Refused as a whole if the vial cannot take it."""
+    vial = original.vial
+    assert vial is not None
+    at = original.at
+    stock.reverse_session_draws(
+        actor, session, f"amendment: {reason}", point_number=point.number, now=at
+    )
+    try:
+        stock.draw(actor, vial, point.units, session=session, point_number=point.number, now=at)
+    except ValidationError as exc:
+        fresh = Vial.objects.get(pk=vial.pk)
+        if fresh.state in CLOSED_STATES:
+            why = f"has since been {fresh.get_state_display().lower()}"
+        else:
+            why = "cannot take it (" + " ".join(exc.messages).rstrip(".") + ")"
+        raise ValidationError(
+            {
+                "reason": f"Point {point.number} was drawn from vial #{vial.pk} "
+                f"({_u(old_units)} U), which {why}: the stock ledger cannot record "
+                f"{_u(point.units)} U drawn from it, so the amendment was not saved. Record the "
+                f"difference in the stock as an owner's stock adjustment of vial #{vial.pk} "
+                "instead."
+            }
+        ) from None
+
+
 def void(actor: Actor, session: TreatmentSession, reason: str) -> TreatmentSession:
     """Mark a session entered in error. It stays visible, struck through, with the reason."""
     actor.require("session.sign")
@@ -916,6 +1446,9 @@ def void(actor: Actor, session: TreatmentSession, reason: str) -> TreatmentSessi
         session.version += 1
         session._allow_locked_write = True  # type: ignore[attr-defined]
         session.save()
+        if stock.session_draws(session):
+            # The units go back to their vials (a closed vial's show as a discrepancy).
+            stock.reverse_session_draws(actor, session, f"voided: {reason}")
         if was_locked:
             number = (session.amendments.aggregate(n=Max("number"))["n"] or 0) + 1
             Amendment.objects.create(

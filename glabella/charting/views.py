@@ -13,7 +13,7 @@ and void forms (services.amend / services.void).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
@@ -41,6 +41,8 @@ from glabella.charting.templatetags.charting_tags import SIDE_WORDS, area_label
 from glabella.clinical import catalogue, indications, overrides, protocols
 from glabella.consent import services as consent_services
 from glabella.consent.categories import label as consent_label
+from glabella.inventory import services as stock
+from glabella.inventory.models import Vial, VialState
 from glabella.patients.models import Patient
 from glabella.web.forms_util import apply_errors
 from glabella.web.templatetags.glabella_tags import units as fmt_units
@@ -214,17 +216,32 @@ def _svg_points(points: list[InjectionPoint], diagram: str, selected: int | None
 
 
 def _readiness(
-    session: TreatmentSession, points: list[InjectionPoint], rows: list[dict[str, Any]]
+    session: TreatmentSession,
+    points: list[InjectionPoint],
+    rows: list[dict[str, Any]],
+    waiting: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """What signing will need, shown before the Sign button (signing checks it all again)."""
+    """What signing will need, shown before the Sign button (signing checks it all again).
+    WAITING: where stock is kept, the live points not drawn from a vial yet (else None)."""
     category = consent_services.category_for_indication(session.indication)
     consent = consent_services.valid_consent(session.patient, category, session.treated_on)
     blocks = [r for r in rows if r["finding"].severity == "block" and not r["override"]]
-    lot = (
-        f"Lot {session.lot_number}, expires {session.lot_expiry:%d/%m/%Y}"
-        if session.lot_number and session.lot_expiry
-        else "Lot number and expiry"
-    )
+    if waiting is None:
+        lot = {
+            "ok": bool(session.lot_number and session.lot_expiry),
+            "text": f"Lot {session.lot_number}, expires {session.lot_expiry:%d/%m/%Y}"
+            if session.lot_number and session.lot_expiry
+            else "Lot number and expiry",
+        }
+    elif not waiting:
+        lot = {"ok": bool(points), "text": "Every point drawn from a vial"}
+    else:
+        n = len(waiting)
+        lot = {
+            "ok": False,
+            "text": f"Point{'s' if n != 1 else ''} {services.numbers_text(waiting)} "
+            f"{'have' if n != 1 else 'has'} no vial: choose the vial in use",
+        }
     return [
         {
             "ok": bool(points),
@@ -232,7 +249,7 @@ def _readiness(
             if points
             else "At least one point",
         },
-        {"ok": bool(session.lot_number and session.lot_expiry), "text": lot},
+        lot,
         {
             "ok": session.prescriber_id is not None,
             "text": f"Prescriber of record: {session.prescriber}"
@@ -258,6 +275,117 @@ def _readiness(
             else f"{len(blocks)} open block{'s' if len(blocks) != 1 else ''} (see Checks)",
         },
     ]
+
+
+# --- the vial in use -----------------------------------------------------------------------
+
+
+def _time_left(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{max(minutes, 0)} min"
+    if minutes < 120:
+        return f"1 h {minutes % 60:02d} min"
+    return f"{minutes // 60} h"
+
+
+def vial_label(vial: Vial, units_left: Decimal, now: datetime) -> str:
+    """ "Vial #12 · lot C1234AB · 37 U left · 18 h left" """
+    parts = [f"Vial #{vial.pk}", f"lot {vial.lot.lot_number}", f"{fmt_units(units_left)} U left"]
+    if vial.state != VialState.RECONSTITUTED:
+        parts.append(vial.get_state_display().lower())
+    elif vial.use_by is not None:
+        if vial.use_by <= now:
+            parts.append("past its use-by time")
+        else:
+            parts.append(f"{_time_left(vial.use_by - now)} left")
+    return " · ".join(parts)
+
+
+def _use_by_text(vial: Vial | None, tz: Any, now: datetime) -> str:
+    if vial is None or vial.use_by is None:
+        return ""
+    local = vial.use_by.astimezone(tz)
+    left = f" ({_time_left(vial.use_by - now)} left)" if vial.use_by > now else ""
+    return f"{local:%H:%M on %d/%m}{left}"
+
+
+@dataclass
+class VialPanel:
+    """The vial picker and what it says about the vial in use."""
+
+    tracked: bool
+    vial: Vial | None
+    units_left: Decimal | None
+    use_by: str  # "00:54 on 22/11 (23 h left)", at the clinic
+    options: list[dict[str, Any]]
+    warning: Note | None
+    waiting: list[int]
+
+    @property
+    def collapse(self) -> bool:
+        """The vial in use can be drawn from: the other vials are one tap away, folded."""
+        return self.vial is not None and (self.warning is None or self.warning.level == "warn")
+
+
+def _vial_panel(
+    actor: Actor, session: TreatmentSession, points: list[InjectionPoint]
+) -> VialPanel | None:
+    """None when the clinic keeps no stock of the product in Glabella (lot typed instead)."""
+    tracked = services.tracks_stock(session)
+    vial = services.vial_in_use(session)
+    if not tracked and vial is None:
+        return None
+    now = timezone.now()
+    tz = services.clinic_tz(session)
+    usable = stock.usable_vials(session.organization, session.clinic, session.product_id, now)
+    options = [
+        {
+            "pk": v.pk,
+            "label": vial_label(v, v.units_left, now),  # type: ignore[attr-defined]
+            "selected": vial is not None and v.pk == vial.pk,
+        }
+        for v in usable
+    ]
+    drawn = services.point_draws(session)
+    waiting = [p.number for p in points if p.number not in drawn]
+    info = stock.vial_info(vial, now) if vial is not None else None
+    warning = None
+    if vial is not None and info is not None:
+        name = f"Vial #{vial.pk}"
+        local = vial.use_by.astimezone(tz) if vial.use_by else None
+        after = "choose another vial for new points."
+        if info.units_left <= 0:
+            warning = Note("error", f"{name} is empty: {after}")
+        elif vial.state != VialState.RECONSTITUTED:
+            warning = Note("error", f"{name} is {vial.get_state_display().lower()}: {after}")
+        elif local is not None and vial.use_by is not None and vial.use_by <= now:
+            warning = Note("error", f"{name} had to be used by {local:%H:%M on %d/%m}: {after}")
+        elif info.blocks:
+            lot = vial.lot
+            warning = Note(
+                "error", f"Lot {lot.lot_number} expired on {lot.expiry:%d/%m/%Y}: {after}"
+            )
+        elif (
+            local is not None
+            and info.time_left is not None
+            and info.time_left <= stock.USE_BY_WARNING
+        ):
+            warning = Note(
+                "warn", f"{name} must be used by {local:%H:%M} (in {_time_left(info.time_left)})."
+            )
+        if not any(o["selected"] for o in options):
+            label = vial_label(vial, info.units_left, now)
+            options.insert(0, {"pk": vial.pk, "label": label, "selected": True, "dead": True})
+    return VialPanel(
+        tracked=tracked,
+        vial=vial,
+        units_left=info.units_left if info else None,
+        use_by=_use_by_text(vial, tz, now),
+        options=options,
+        warning=warning,
+        waiting=waiting if tracked else [],
+    )
 
 
 def _region_options(active: str) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -307,8 +435,9 @@ def _workspace_context(
         points=_svg_points(points, ui.diagram, ui.selected),
         interactive=actor.can("session.chart"),
     )
+    vial_panel = _vial_panel(actor, session, points)
     suggestion = None
-    if not session.lot_number and actor.can("session.chart"):
+    if vial_panel is None and not session.lot_number and actor.can("session.chart"):
         suggestion = services.recent_lot(session)
     return {
         "session": session,
@@ -341,7 +470,15 @@ def _workspace_context(
         "side_choices": list(SIDE_WORDS.items()),
         "note": note,
         "sign_reasons": sign_reasons or [],
-        "readiness": _readiness(session, points, rows),
+        "readiness": _readiness(
+            session, points, rows, vial_panel.waiting if vial_panel and vial_panel.tracked else None
+        ),
+        "vial_panel": vial_panel,
+        "point_vial_options": [
+            o
+            for o in (vial_panel.options if vial_panel and selected else [])
+            if not o.get("dead") and o["pk"] != selected.vial_id  # type: ignore[union-attr]
+        ],
         "details_form": details_form or forms.DetailsForm(session=session),
         "override_errors": override_errors or {},
         "region_options": _region_options(ui.diagram),
@@ -598,6 +735,8 @@ def point_update(request: HttpRequest, pk: int, number: int) -> HttpResponse:
         for name in ("units", "depth", "muscle", "area", "side"):
             if name in data:
                 changes[name] = data[name]
+        if data.get("vial"):
+            changes["vial"] = _vial(request, data["vial"])
         if "x" in data or "y" in data:
             changes["x"], changes["y"] = data.get("x"), data.get("y")
             if data.get("diagram"):
@@ -608,6 +747,8 @@ def point_update(request: HttpRequest, pk: int, number: int) -> HttpResponse:
         ui.selected = point.number
         ui.diagram = point.diagram
         what = "moved" if "x" in changes else "changed"
+        if "vial" in changes:
+            return Note("ok", f"Point {point.number} is drawn from vial #{point.vial_id} now.")
         return Note("ok", f"Point {point.number} {what}: {_point_words(point)}.")
 
     return _change(request, actor, session, ui, action)
@@ -669,6 +810,55 @@ def point_restore(request: HttpRequest, pk: int, number: int) -> HttpResponse:
         ui.selected = point.number
         ui.diagram = point.diagram
         return Note("ok", f"Point {point.number} is back: {_point_words(point)}.")
+
+    return _change(request, actor, session, ui, action)
+
+
+def _vial(request: HttpRequest, raw: str) -> Vial:
+    """A vial of the organization (another organization's, or none, is a 404)."""
+    vial_pk = _int(raw)
+    if vial_pk is None:
+        raise Http404("No such vial.")
+    ours = Vial.objects.for_org(request.org).select_related("lot", "clinic")  # type: ignore[attr-defined]
+    return get_object_or_404(ours, pk=vial_pk)
+
+
+@require_POST
+@require("session.chart")
+def vial(request: HttpRequest, pk: int) -> HttpResponse:
+    """Choose the vial in use (or none): the points waiting for a vial are drawn from it."""
+    actor = Actor.from_request(request)
+    session = _session(request, pk)
+    ui = _ui(request, session)
+
+    def action() -> Note:
+        raw = request.POST.get("vial")
+        if raw is None:
+            raise ValidationError({"vial": "Choose the vial in use."})
+        chosen = _vial(request, raw) if raw not in ("", "none") else None
+        choice = services.select_vial(actor, session, _version(request), chosen)
+        if choice.vial is None:
+            return Note("ok", "No vial in use: new points are not drawn from stock.")
+        v = choice.vial
+        left = fmt_units(choice.units_left)
+        text = f"Vial #{v.pk} (lot {v.lot.lot_number}) in use"
+        if choice.drawn:
+            n = len(choice.drawn)
+            text += (
+                f": point{'s' if n != 1 else ''} {services.numbers_text(choice.drawn)} drawn "
+                f"from it, {left} U left."
+            )
+        else:
+            text += f": {left} U left. New points are drawn from it."
+        if choice.waiting:
+            n = len(choice.waiting)
+            text += (
+                f" Not enough for point{'s' if n != 1 else ''} "
+                f"{services.numbers_text(choice.waiting)}: choose another vial for the "
+                "remaining points."
+            )
+            return Note("warn", text)
+        return Note("ok", text)
 
     return _change(request, actor, session, ui, action)
 
@@ -895,6 +1085,7 @@ def _signed_context(
     )
     can_change = actor.can("session.sign") and session.status in (Status.SIGNED, Status.AMENDED)
     return {
+        "lots": services.lots_used(points),
         "session": session,
         "patient": session.patient,
         "product": catalogue.product(session.product_id),

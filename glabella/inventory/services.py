@@ -735,6 +735,15 @@ def usable_vials(
     return result
 
 
+def tracks_stock(organization: Organization, clinic: Clinic, product_id: str) -> bool:
+    """Whether ORGANIZATION keeps its stock of PRODUCT_ID at CLINIC in Glabella: some lot of
+    it has ever been received (or sent) there. Charting then draws every point from a vial;
+    until then a session's lot number and expiry are typed."""
+    return StockMove.objects.filter(
+        organization=organization, clinic=clinic, lot__product_id=product_id
+    ).exists()
+
+
 def draw(
     actor: Actor,
     vial: Vial,
@@ -2017,6 +2026,7 @@ __all__ = [
     "session_price",
     "set_price",
     "set_threshold",
+    "tracks_stock",
     "transfer",
     "units_left",
     "usable_vials",

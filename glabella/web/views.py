@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from glabella import __version__
 from glabella.accounts.actor import Actor
 from glabella.accounts.decorators import signed_in
+from glabella.inventory import services as inventory_services
 from glabella.patients import services as patient_services
 from glabella.patients.models import Patient
 
@@ -47,9 +48,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def dashboard(request: HttpRequest) -> HttpResponse:
     org = request.org  # type: ignore[attr-defined]
     recent = list(Patient.objects.for_org(org).order_by("-updated_at")[:8])
-    patient_services.view_patient_list(Actor.from_request(request), recent, "dashboard")
+    actor = Actor.from_request(request)
+    patient_services.view_patient_list(actor, recent, "dashboard")
+    stock_alerts = None
+    if actor.can("stock.view") and actor.clinic is not None:
+        stock_alerts = inventory_services.alerts(org, actor.clinic)
     return render(
         request,
         "web/dashboard.html",
-        {"recent": recent, "patient_count": Patient.objects.for_org(org).count()},
+        {
+            "recent": recent,
+            "patient_count": Patient.objects.for_org(org).count(),
+            "stock_alerts": stock_alerts,
+        },
     )

@@ -580,6 +580,7 @@ DRAFT_CHANGES = [
     "point_remove",
     "point_restore",
     "details",
+    "vial",
     "override",
     "sign",
 ]
