@@ -436,6 +436,7 @@ def _workspace_context(
         interactive=actor.can("session.chart"),
     )
     vial_panel = _vial_panel(actor, session, points)
+    price = stock.session_price(session)
     suggestion = None
     if vial_panel is None and not session.lot_number and actor.can("session.chart"):
         suggestion = services.recent_lot(session)
@@ -447,6 +448,7 @@ def _workspace_context(
         "points": points,
         "selected": selected,
         "totals": totals,
+        "price": price,
         "sides": _sides(totals.by_side),
         "areas": sorted(totals.by_area.items(), key=lambda kv: area_label(kv[0])),
         "finding_rows": rows,
@@ -1085,6 +1087,7 @@ def _signed_context(
     )
     can_change = actor.can("session.sign") and session.status in (Status.SIGNED, Status.AMENDED)
     return {
+        "price": stock.session_price(session),
         "lots": services.lots_used(points),
         "session": session,
         "patient": session.patient,

@@ -2035,3 +2035,63 @@ __all__ = [
     "view_recall",
     "waste",
 ]
+
+
+def price_export_csv(
+    organization: Organization, clinic: Clinic | None, *, start: date, end: date
+) -> str:
+    """Signed treatments of the period (dates inclusive) with their price, one row a session,
+    in each product's own units; a session whose clinic has no price for the product says so."""
+    sessions = (
+        TreatmentSession.objects.filter(
+            organization_id=getattr(organization, "pk", None),
+            status__in=[Status.SIGNED, Status.AMENDED],
+            treated_on__gte=start,
+            treated_on__lte=end,
+        )
+        .select_related("patient", "clinic")
+        .order_by("treated_on", "pk")
+    )
+    if clinic is not None:
+        sessions = sessions.filter(clinic=clinic)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        [
+            "date",
+            "clinic",
+            "patient",
+            "date_of_birth",
+            "product",
+            "indication",
+            "units",
+            "basis",
+            "rate",
+            "currency",
+            "total",
+        ]
+    )
+    for session in sessions:
+        units = sum(
+            InjectionPoint.objects.filter(session=session, removed=False).values_list(
+                "units", flat=True
+            ),
+            Decimal(0),
+        )
+        price = session_price(session)
+        writer.writerow(
+            [
+                session.treated_on.isoformat(),
+                session.clinic.name,
+                session.patient.full_name,
+                session.patient.date_of_birth.isoformat(),
+                session.product_id,
+                session.indication,
+                format(units.normalize(), "f"),
+                price.basis if price else "no price set",
+                str(price.rate) if price else "",
+                price.currency if price else "",
+                str(price.total) if price else "",
+            ]
+        )
+    return out.getvalue()

@@ -16,6 +16,7 @@ urlpatterns = [
     path("vial/<int:pk>/destroy/", views.vial_destroy, name="vial_destroy"),
     path("reconciliation/", views.reconciliation_page, name="reconciliation"),
     path("reconciliation.csv", views.reconciliation_csv, name="reconciliation_csv"),
+    path("prices.csv", views.prices_csv, name="prices_csv"),
     path("recall/", views.recall, name="recall"),
     path("recall.csv", views.recall_csv, name="recall_csv"),
     path("settings/", views.stock_settings, name="settings"),

@@ -983,6 +983,33 @@ def reconciliation_csv(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@require_safe
+@require("stock.manage")
+def prices_csv(request: HttpRequest) -> HttpResponse:
+    """Signed treatments of the period with their prices (the reconciliation's period form)."""
+    actor = Actor.from_request(request)
+    _form, period = _period(request)
+    text = services.price_export_csv(
+        actor.organization, period.clinic, start=period.start, end=period.end
+    )
+    record(
+        actor,
+        Action.EXPORT,
+        object_type="inventory.prices",
+        label=f"treatment prices {period.start:%d/%m/%Y} to {period.end:%d/%m/%Y} (CSV)",
+        detail={
+            "clinic": period.clinic.pk if period.clinic else "all",
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+            "rows": max(text.count("\r\n") - 1, 0),
+        },
+    )
+    name = f"treatment-prices-{period.start.isoformat()}-to-{period.end.isoformat()}.csv"
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
 # --- recall --------------------------------------------------------------------------------
 
 

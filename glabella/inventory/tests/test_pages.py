@@ -54,6 +54,7 @@ URLS: dict[str, tuple[str, frozenset[str]]] = {
     "vial_destroy": ("stock.use", frozenset({"post"})),
     "reconciliation": ("stock.view", frozenset({"get"})),
     "reconciliation_csv": ("stock.view", frozenset({"get"})),
+    "prices_csv": ("stock.manage", frozenset({"get"})),
     "recall": ("stock.recall", frozenset({"get"})),
     "recall_csv": ("stock.recall", frozenset({"get"})),
     "settings": ("stock.manage", frozenset({"get", "post"})),
@@ -162,7 +163,14 @@ def test_another_organizations_lot_vial_and_clinic_are_404(stock, role, method):
     }
     for name, address in _walk(lot.pk, vial.pk):
         permission, methods = URLS[name]
-        if name in ("overview", "receive", "reconciliation", "reconciliation_csv", "settings"):
+        if name in (
+            "overview",
+            "receive",
+            "reconciliation",
+            "reconciliation_csv",
+            "prices_csv",
+            "settings",
+        ):
             address += f"?clinic={clinic.pk}"
         if name in ("recall", "recall_csv"):
             continue  # by lot number: covered by the recall tests below
