@@ -3,24 +3,11 @@
 from django.urls import reverse
 
 from glabella.charting import services
-from glabella.charting.tests.conftest import ready_to_sign
-
-
-def _signed_glabellar(world):
-    session = services.start_session(
-        world.actor("injector"),
-        world.patient,
-        indication="glabellar-lines",
-        product_id="botox_cosmetic",
-        prescriber=world.users["prescriber"],
-        start_from="protocol:glabellar-lines-botox-cosmetic",
-    )
-    session = ready_to_sign(world, session)
-    return services.sign(world.actor("injector"), session, session.version)
+from glabella.charting.tests.conftest import signed_glabellar
 
 
 def test_treatments_are_listed_with_totals_in_the_products_own_units(consented):
-    session = _signed_glabellar(consented)
+    session = signed_glabellar(consented)
     html = (
         consented.client("injector")
         .get(reverse("patients:detail", args=[consented.patient.pk]))
@@ -52,7 +39,7 @@ def test_consents_show_per_category_on_the_patient_page(consented):
 
 
 def test_front_desk_sees_neither_treatments_nor_consents(consented):
-    _signed_glabellar(consented)
+    signed_glabellar(consented)
     html = (
         consented.client("front_desk")
         .get(reverse("patients:detail", args=[consented.patient.pk]))
@@ -63,7 +50,7 @@ def test_front_desk_sees_neither_treatments_nor_consents(consented):
 
 
 def test_voided_treatments_stay_listed_struck_through(consented):
-    session = _signed_glabellar(consented)
+    session = signed_glabellar(consented)
     services.void(consented.actor("injector"), session, "Charted on the wrong patient")
     html = (
         consented.client("auditor")

@@ -8,22 +8,8 @@ from decimal import Decimal
 from django.urls import reverse
 
 from glabella.audit.models import AuditEvent
-from glabella.charting import services
-from glabella.charting.tests.conftest import ready_to_sign
+from glabella.charting.tests.conftest import signed_glabellar
 from glabella.inventory import services as stock
-
-
-def _signed(world):
-    session = services.start_session(
-        world.actor("injector"),
-        world.patient,
-        indication="glabellar-lines",
-        product_id="botox_cosmetic",
-        prescriber=world.users["prescriber"],
-        start_from="protocol:glabellar-lines-botox-cosmetic",
-    )
-    session = ready_to_sign(world, session)
-    return services.sign(world.actor("injector"), session, session.version)
 
 
 def test_a_per_unit_price_is_shown_and_totalled_on_the_session(consented):
@@ -31,7 +17,7 @@ def test_a_per_unit_price_is_shown_and_totalled_on_the_session(consented):
     stock.set_price(
         world.actor("owner"), world.clinic, "botox_cosmetic", "per_unit", "12.50", "GBP"
     )
-    session = _signed(world)
+    session = signed_glabellar(world)
     price = stock.session_price(session)
     assert price is not None and price.total == Decimal("250.00")  # 20 U x 12.50
     html = world.client("prescriber").get(reverse("charting:session", args=[session.pk]))
@@ -41,7 +27,7 @@ def test_a_per_unit_price_is_shown_and_totalled_on_the_session(consented):
 def test_prices_export_per_period_lists_signed_treatments_and_is_audited(consented):
     world = consented
     stock.set_price(world.actor("owner"), world.clinic, "botox_cosmetic", "per_area", "180", "GBP")
-    session = _signed(world)
+    session = signed_glabellar(world)
     day = session.treated_on.isoformat()
     response = world.client("owner").get(
         reverse("inventory:prices_csv"), {"clinic": world.clinic.pk, "start": day, "end": day}
