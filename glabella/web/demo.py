@@ -24,6 +24,8 @@ from glabella.charting import services as charting
 from glabella.charting.models import TreatmentSession
 from glabella.clinical import catalogue
 from glabella.consent import services as consent_services
+from glabella.inventory import services as inventory
+from glabella.inventory.models import Vial, VialState
 from glabella.patients import screening, services
 from glabella.patients.models import Patient, name_key
 
@@ -183,9 +185,9 @@ def load(*, patients: int = 60, seed: int = 2026) -> Organization:
         for i in range(patients):
             _demo_patient(rng, staff, clinic=main_clinic if i % 3 else second, index=i)
         prescriber = members[Role.PRESCRIBER].user
-        _demo_sessions(
-            rng, org, staff, Actor(org, injector.user, second, Role.INJECTOR, "demo"), prescriber
-        )
+        leeds = Actor(org, injector.user, second, Role.INJECTOR, "demo")
+        _demo_sessions(rng, org, staff, leeds, prescriber)
+        _demo_stock(staff, leeds, owner_actor)
     return org
 
 
@@ -240,6 +242,40 @@ def _signed_session(
         },
     )
     return charting.sign(actor, session, session.version)
+
+
+def _demo_stock(london: Actor, leeds: Actor, owner: Actor) -> None:
+    """Today's fridge (received after the history above, whose lots were typed by hand):
+    Botox Cosmetic and Dysport in London, Botox in Leeds, one lot expiring within 30 days,
+    one vial mixed this morning, minimums and prices."""
+    today = timezone.localdate()
+    deliveries = [
+        (london, "botox_cosmetic", "C8812AB", today + timedelta(days=300), 100, 6),
+        (london, "botox_cosmetic", "C8640AA", today + timedelta(days=20), 50, 2),
+        (london, "dysport", "D51208", today + timedelta(days=240), 300, 3),
+        (leeds, "botox", "M9034C", today + timedelta(days=420), 200, 8),
+    ]
+    for actor, product, lot, expiry, size, count in deliveries:
+        inventory.receive(
+            actor,
+            actor.clinic,
+            product_id=product,
+            lot_number=lot,
+            expiry=expiry,
+            vial_units=size,
+            vial_count=count,
+        )
+    vial = Vial.objects.filter(lot__lot_number="C8812AB", state=VialState.SEALED).first()
+    if vial is not None:
+        inventory.reconstitute(london, vial, "2.5")
+    for actor, product, minimum in (
+        (london, "botox_cosmetic", 4),
+        (london, "dysport", 2),
+        (leeds, "botox", 6),
+    ):
+        inventory.set_threshold(owner, actor.clinic, product, minimum)
+    inventory.set_price(owner, london.clinic, "botox_cosmetic", "per_area", "180", "GBP")
+    inventory.set_price(owner, leeds.clinic, "botox", "per_unit", "2.40", "GBP")
 
 
 def _demo_sessions(

@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from glabella.accounts.models import Membership, Organization, User
 from glabella.charting import services as charting
 from glabella.charting.models import TreatmentSession
+from glabella.inventory import services as inventory
 from glabella.patients.models import HistoryItem, Patient
 from glabella.web import demo
 
@@ -131,6 +132,16 @@ def test_demo_data_has_two_clinics_every_role_and_sixty_screened_patients(db):
     assert touch_up.status == "signed" and touch_up.overrides.get().rule == "min-interval"
     assert sessions.filter(status="draft").count() == 1
     assert not sessions.filter(status="signed", consent__isnull=True).exists()
+    # Stock: a fridge in each clinic, a vial mixed this morning, a lot expiring within 30 days.
+    london = org.clinics.get(name="Marylebone")
+    assert inventory.usable_vials(org, london, "botox_cosmetic")
+    assert any("C8640AA" in alert.message for alert in inventory.alerts(org, london))
+    assert {s.lot.lot_number for s in inventory.on_hand(org)} == {
+        "C8812AB",
+        "C8640AA",
+        "D51208",
+        "M9034C",
+    }
 
 
 def test_demo_if_empty_leaves_a_real_database_alone(world):
