@@ -44,7 +44,7 @@ signed after the vial's use-by is not blocked; its points were checked when they
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -940,6 +940,28 @@ def mirror_point(
     )
 
 
+def _lay_out(session: TreatmentSession, sources: Sequence[Any]) -> list[InjectionPoint]:
+    """New points on SESSION copied from protocol sites or earlier points (same attributes),
+    numbered after the session's last point. The caller draws them and audits."""
+    number = _next_number(session)
+    return [
+        InjectionPoint.objects.create(
+            organization=session.organization,
+            session=session,
+            number=number + i,
+            diagram=src.diagram,
+            x=src.x,
+            y=src.y,
+            area=src.area,
+            muscle=src.muscle,
+            side=src.side,
+            units=src.units,
+            depth=src.depth,
+        )
+        for i, src in enumerate(sources)
+    ]
+
+
 def apply_protocol(
     actor: Actor, session: TreatmentSession, protocol_id: str, expected_version: int
 ) -> TreatmentSession:
@@ -959,27 +981,10 @@ def apply_protocol(
         )
     with transaction.atomic():
         session = _claim(session, expected_version)
-        number = _next_number(session)
-        laid: list[InjectionPoint] = []
-        for site in protocol.sites:
-            if site.units <= 0:
-                continue  # a muscle whose dose the clinician decides (e.g. cervical dystonia)
-            for _ in range(site.count):
-                point = InjectionPoint.objects.create(
-                    organization=session.organization,
-                    session=session,
-                    number=number,
-                    diagram=site.diagram,
-                    x=site.x,
-                    y=site.y,
-                    area=site.area,
-                    muscle=site.muscle,
-                    side=site.side,
-                    units=site.units,
-                    depth=site.depth,
-                )
-                laid.append(point)
-                number += 1
+        # Sites without a fixed dose are muscles whose dose the clinician decides
+        # (e.g. cervical dystonia): not laid out.
+        sites = [site for site in protocol.sites if site.units > 0 for _ in range(site.count)]
+        laid = _lay_out(session, sites)
         _draw_layout(actor, session, laid)
         session.protocol_id = protocol.id
         session.save(update_fields=["protocol_id"])
@@ -1051,24 +1056,7 @@ def repeat_last(actor: Actor, session: TreatmentSession, expected_version: int) 
         )
     with transaction.atomic():
         session = _claim(session, expected_version)
-        number = _next_number(session)
-        laid: list[InjectionPoint] = []
-        for p in live_points(last):
-            point = InjectionPoint.objects.create(
-                organization=session.organization,
-                session=session,
-                number=number,
-                diagram=p.diagram,
-                x=p.x,
-                y=p.y,
-                area=p.area,
-                muscle=p.muscle,
-                side=p.side,
-                units=p.units,
-                depth=p.depth,
-            )
-            laid.append(point)
-            number += 1
+        laid = _lay_out(session, live_points(last))
         _draw_layout(actor, session, laid)
         session.protocol_id = last.protocol_id
         session.save(update_fields=["protocol_id"])
