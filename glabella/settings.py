@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "glabella.consent",
     "glabella.charting",
     "glabella.inventory",
+    "glabella.scheduling",
     "glabella.web",
 ]
 

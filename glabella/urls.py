@@ -10,5 +10,6 @@ urlpatterns = [
     path("consent/", include("glabella.consent.urls")),
     path("charting/", include("glabella.charting.urls")),
     path("inventory/", include("glabella.inventory.urls")),
+    path("scheduling/", include("glabella.scheduling.urls")),
     path("", include("glabella.web.urls")),
 ]

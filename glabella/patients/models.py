@@ -63,6 +63,8 @@ class Patient(models.Model):
     )
     reminder_consent = models.BooleanField("agrees to reminders", default=False)
     reminder_consent_at = models.DateTimeField(null=True, blank=True)
+    # Set when the patient used the opt-out link in a message (the worklist shows it).
+    reminder_opt_out_at = models.DateTimeField(null=True, blank=True)
     clinical_notes = models.TextField(blank=True)
     screened_at = models.DateTimeField(null=True, blank=True)
     screened_by = models.ForeignKey(

@@ -1,0 +1,525 @@
+"""Booking, moving and changing the status of appointments.
+
+Every write names its actor, checks the role, stays inside the actor's organization, and is
+audited. The checks a person booking can fix (a time already passed, outside opening hours,
+an overlap) come back as ``ValidationError`` keyed by field, in plain words; the database
+refuses overlaps too (migration 0002), and a race lost to another tablet comes back as the
+same message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from glabella.accounts.actor import Actor
+from glabella.accounts.models import Clinic, Membership, User
+from glabella.accounts.roles import Role
+from glabella.audit.models import Action
+from glabella.audit.services import record
+from glabella.clinical import indications
+from glabella.patients.models import Patient
+from glabella.scheduling.models import (
+    ACTIVE_STATUSES,
+    DEFAULT_MINUTES,
+    DEFAULT_OPENING_HOURS,
+    DEFAULT_REMINDER_HOURS,
+    STATUS_MOVES,
+    Appointment,
+    AppointmentStatus,
+    AppointmentType,
+    OpeningHours,
+    Recall,
+    RecallState,
+    Room,
+    SchedulingSettings,
+)
+
+PRACTITIONER_ROLES = (Role.PRESCRIBER, Role.INJECTOR)
+"""Who can be booked: the roles that treat patients."""
+
+MAX_MINUTES = 8 * 60
+PAST_GRACE = timedelta(minutes=5)  # a walk-in booked "now" is not "in the past"
+
+
+class Stale(Exception):
+    """Someone else changed the appointment since the page was loaded."""
+
+
+# --- clinic settings -------------------------------------------------------------------------
+
+
+def settings_for(clinic: Clinic) -> SchedulingSettings:
+    """The clinic's scheduling settings; the first call creates them with the default opening
+    hours (Mon-Fri 09:00-18:00, Sat 09:00-13:00) and reminders 48 h and 2 h before."""
+    found = SchedulingSettings.objects.filter(clinic=clinic).first()
+    if found is not None:
+        return found
+    with transaction.atomic():
+        found, created = SchedulingSettings.objects.get_or_create(
+            clinic=clinic,
+            defaults={
+                "organization_id": clinic.organization_id,
+                "reminder_hours": list(DEFAULT_REMINDER_HOURS),
+            },
+        )
+        if created and not OpeningHours.objects.filter(clinic=clinic).exists():
+            OpeningHours.objects.bulk_create(
+                OpeningHours(
+                    organization_id=clinic.organization_id,
+                    clinic=clinic,
+                    weekday=day,
+                    opens=opens,
+                    closes=closes,
+                )
+                for day, opens, closes in DEFAULT_OPENING_HOURS
+            )
+    return found
+
+
+def clinic_zone(clinic: Clinic) -> ZoneInfo:
+    return ZoneInfo(clinic.timezone or "UTC")
+
+
+def opening_intervals(clinic: Clinic, day: date) -> list[tuple[datetime, datetime]]:
+    """The clinic's open intervals on DAY (its own local date), as aware datetimes."""
+    settings_for(clinic)
+    zone = clinic_zone(clinic)
+    rows = OpeningHours.objects.filter(clinic=clinic, weekday=day.weekday()).order_by("opens")
+    return [
+        (datetime.combine(day, r.opens, tzinfo=zone), datetime.combine(day, r.closes, tzinfo=zone))
+        for r in rows
+    ]
+
+
+def is_open(clinic: Clinic, starts_at: datetime, ends_at: datetime) -> bool:
+    """True when the whole appointment falls inside one opening interval of its day."""
+    local_day = starts_at.astimezone(clinic_zone(clinic)).date()
+    return any(
+        opens <= starts_at and ends_at <= closes
+        for opens, closes in opening_intervals(clinic, local_day)
+    )
+
+
+def hours_text(clinic: Clinic, day: date) -> str:
+    intervals = opening_intervals(clinic, day)
+    if not intervals:
+        return f"The clinic is closed on {day:%A}s."
+    spans = ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in intervals)
+    return f"On {day:%A}s the clinic is open {spans}."
+
+
+def practitioners(clinic: Clinic) -> QuerySet[User]:
+    """Staff who can be booked at CLINIC (active prescribers and injectors)."""
+    return (
+        User.objects.filter(
+            is_active=True,
+            memberships__clinic=clinic,
+            memberships__is_active=True,
+            memberships__role__in=PRACTITIONER_ROLES,
+        )
+        .distinct()
+        .order_by("last_name", "first_name", "email")
+    )
+
+
+def display_name(user: User) -> str:
+    return user.get_full_name() or user.email
+
+
+def local(value: datetime, clinic: Clinic) -> datetime:
+    return timezone.localtime(value, clinic_zone(clinic))
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slot:
+    clinic: Clinic
+    practitioner: User
+    room: Room | None
+    starts_at: datetime
+    ends_at: datetime
+
+
+def _check_scope(actor: Actor, *objects: Any) -> None:
+    for obj in objects:
+        if obj is not None and getattr(obj, "organization_id", actor.organization.pk) != (
+            actor.organization.pk
+        ):
+            raise PermissionError("That record belongs to another organization.")
+
+
+def _minutes(raw: Any, kind: str) -> int:
+    if raw in (None, ""):
+        return DEFAULT_MINUTES.get(kind, 30)
+    try:
+        minutes = int(raw)
+    except (TypeError, ValueError):
+        raise ValidationError({"minutes": "Give the length in whole minutes."}) from None
+    if not 5 <= minutes <= MAX_MINUTES:
+        raise ValidationError({"minutes": "An appointment lasts between 5 minutes and 8 hours."})
+    return minutes
+
+
+def _aware(value: Any, clinic: Clinic, field: str = "starts_at") -> datetime:
+    if not isinstance(value, datetime):
+        raise ValidationError({field: "Choose a date and a time."})
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=clinic_zone(clinic))
+    return value.replace(second=0, microsecond=0)
+
+
+def overlaps(slot: Slot, exclude: Appointment | None = None) -> dict[str, str]:
+    """What the slot collides with, as messages keyed by field (empty when free)."""
+    clash = Appointment.objects.filter(
+        status__in=ACTIVE_STATUSES, starts_at__lt=slot.ends_at, ends_at__gt=slot.starts_at
+    )
+    if exclude is not None and exclude.pk:
+        clash = clash.exclude(pk=exclude.pk)
+    errors: dict[str, str] = {}
+    mine = clash.filter(practitioner=slot.practitioner).select_related("clinic").first()
+    if mine is not None:
+        where = "" if mine.clinic_id == slot.clinic.pk else f" at {mine.clinic.name}"
+        errors["practitioner"] = (
+            f"{display_name(slot.practitioner)} already has an appointment "
+            f"{_span(mine, slot.clinic)}{where}. Choose another time or practitioner."
+        )
+    if slot.room is not None:
+        taken = clash.filter(room=slot.room).first()
+        if taken is not None:
+            errors["room"] = (
+                f"{slot.room.name} is already booked {_span(taken, slot.clinic)}. "
+                "Choose another time or room."
+            )
+    return errors
+
+
+def _span(appointment: Appointment, clinic: Clinic) -> str:
+    start = local(appointment.starts_at, clinic)
+    end = local(appointment.ends_at, clinic)
+    return f"{start:%d/%m/%Y} {start:%H:%M}-{end:%H:%M}"
+
+
+def _validate(
+    actor: Actor,
+    slot: Slot,
+    *,
+    exclude: Appointment | None = None,
+    now: datetime | None = None,
+    check_past: bool = True,
+) -> None:
+    errors: dict[str, str] = {}
+    now = now or timezone.now()
+    if check_past and slot.starts_at < now - PAST_GRACE:
+        errors["starts_at"] = "That time has already passed. Choose a time from now on."
+    if slot.ends_at <= slot.starts_at:
+        errors["minutes"] = "The appointment must end after it starts."
+    elif not is_open(slot.clinic, slot.starts_at, slot.ends_at):
+        day = local(slot.starts_at, slot.clinic).date()
+        errors.setdefault(
+            "starts_at",
+            f"That is outside {slot.clinic.name}'s opening hours. {hours_text(slot.clinic, day)}",
+        )
+    if not practitioners(slot.clinic).filter(pk=slot.practitioner.pk).exists():
+        errors["practitioner"] = (
+            f"{display_name(slot.practitioner)} does not treat patients at {slot.clinic.name}."
+        )
+    if slot.room is not None and (slot.room.clinic_id != slot.clinic.pk or not slot.room.is_active):
+        errors["room"] = f"{slot.room.name} is not a room in use at {slot.clinic.name}."
+    if not errors:
+        errors.update(overlaps(slot, exclude))
+    if errors:
+        raise ValidationError(errors)
+
+
+def _save_refusing_overlap(appointment: Appointment, slot: Slot) -> None:
+    """Save in a savepoint; an overlap the database refuses (another tablet won the race)
+    comes back as the same message the form would show."""
+    try:
+        with transaction.atomic():
+            appointment.save()
+    except IntegrityError as exc:
+        text = str(exc)
+        if "overlap" not in text:
+            raise
+        errors = overlaps(slot, appointment) or {
+            "starts_at": "Someone has just booked that time. Choose another time."
+        }
+        raise ValidationError(errors) from None
+
+
+# --- booking ---------------------------------------------------------------------------------
+
+
+def book(
+    actor: Actor,
+    *,
+    patient: Patient,
+    clinic: Clinic,
+    practitioner: User,
+    starts_at: datetime,
+    kind: str,
+    minutes: Any = None,
+    room: Room | None = None,
+    indication: str = "",
+    notes: str = "",
+    recall: Recall | None = None,
+    series: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Book PATIENT with PRACTITIONER at CLINIC. Booking for a recall closes the recall."""
+    actor.require("appointment.edit")
+    _check_scope(actor, patient, clinic, room, recall)
+    if kind not in AppointmentType.values:
+        raise ValidationError({"kind": "Choose the type of appointment."})
+    if indication and indication not in {i.id for i in indications.indications()}:
+        raise ValidationError({"indication": "Choose an indication from the list."})
+    if recall is not None and recall.patient_id != patient.pk:
+        raise ValidationError({"recall": "That recall is for another patient."})
+    starts_at = _aware(starts_at, clinic)
+    slot = Slot(
+        clinic,
+        practitioner,
+        room,
+        starts_at,
+        starts_at + timedelta(minutes=_minutes(minutes, kind)),
+    )
+    with transaction.atomic():
+        _validate(actor, slot, now=now)
+        appointment = Appointment(
+            organization=actor.organization,
+            clinic=clinic,
+            patient=patient,
+            practitioner=practitioner,
+            room=room,
+            kind=kind,
+            indication=indication or (recall.indication if recall else ""),
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            notes=notes.strip(),
+            recall=recall,
+            series=series,
+            created_by=actor.user,
+        )
+        _save_refusing_overlap(appointment, slot)
+        if recall is not None:
+            _set_recall(
+                actor, recall, RecallState.BOOKED, f"booked for {_span(appointment, clinic)}"
+            )
+        record(
+            actor,
+            Action.CREATE,
+            appointment,
+            label=f"{appointment.get_kind_display()} {_span(appointment, clinic)}",
+            detail={
+                "patient": patient.pk,
+                "practitioner": practitioner.pk,
+                "room": room.pk if room else None,
+                "recall": recall.pk if recall else None,
+            },
+        )
+    return appointment
+
+
+def _claim(appointment: Appointment, expected_version: int | None) -> Appointment:
+    fresh = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    if expected_version is not None and fresh.version != expected_version:
+        raise Stale(
+            "Someone else changed this appointment while you were looking at it. "
+            "The calendar now shows their change; make yours again if it is still needed."
+        )
+    return fresh
+
+
+def change(
+    actor: Actor,
+    appointment: Appointment,
+    expected_version: int | None,
+    *,
+    starts_at: datetime | None = None,
+    minutes: Any = None,
+    practitioner: User | None = None,
+    room: Room | str | None = "keep",
+    kind: str | None = None,
+    notes: str | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Move or edit an appointment (drag on the calendar, or the edit form)."""
+    actor.require("appointment.edit")
+    _check_scope(actor, appointment, practitioner, room if isinstance(room, Room) else None)
+    with transaction.atomic():
+        appt = _claim(appointment, expected_version)
+        if appt.status not in (AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED):
+            raise ValidationError(
+                {"status": f"A {appt.get_status_display().lower()} appointment cannot be moved."}
+            )
+        before = {
+            "starts_at": appt.starts_at.isoformat(),
+            "ends_at": appt.ends_at.isoformat(),
+            "practitioner": appt.practitioner_id,
+            "room": appt.room_id,
+            "kind": appt.kind,
+        }
+        if kind is not None:
+            if kind not in AppointmentType.values:
+                raise ValidationError({"kind": "Choose the type of appointment."})
+            appt.kind = kind
+        length = appt.ends_at - appt.starts_at
+        if minutes not in (None, ""):
+            length = timedelta(minutes=_minutes(minutes, appt.kind))
+        moved = starts_at is not None
+        if starts_at is not None:
+            appt.starts_at = _aware(starts_at, appt.clinic)
+        appt.ends_at = appt.starts_at + length
+        if practitioner is not None:
+            appt.practitioner = practitioner
+        if room != "keep":
+            appt.room = room if isinstance(room, Room) else None
+        if notes is not None:
+            appt.notes = notes.strip()
+        slot = Slot(appt.clinic, appt.practitioner, appt.room, appt.starts_at, appt.ends_at)
+        _validate(actor, slot, exclude=appt, now=now, check_past=moved)
+        appt.version += 1
+        _save_refusing_overlap(appt, slot)
+        after = {
+            "starts_at": appt.starts_at.isoformat(),
+            "ends_at": appt.ends_at.isoformat(),
+            "practitioner": appt.practitioner_id,
+            "room": appt.room_id,
+            "kind": appt.kind,
+        }
+        changed = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+        record(
+            actor,
+            Action.UPDATE,
+            appt,
+            label=f"changed: {', '.join(changed) or 'notes'}",
+            detail=changed,
+        )
+    return appt
+
+
+def set_status(
+    actor: Actor,
+    appointment: Appointment,
+    status: str,
+    *,
+    reason: str = "",
+    expected_version: int | None = None,
+) -> Appointment:
+    """Arrived, done, did not attend, cancelled (with a reason), or one step back (undo)."""
+    actor.require("appointment.edit")
+    _check_scope(actor, appointment)
+    with transaction.atomic():
+        appt = _claim(appointment, expected_version)
+        if status not in STATUS_MOVES.get(appt.status, frozenset()):
+            wanted = (
+                AppointmentStatus(status).label if status in AppointmentStatus.values else status
+            )
+            raise ValidationError(
+                {
+                    "status": f"A {appt.get_status_display().lower()} appointment cannot be "
+                    f"marked {wanted.lower()}."
+                }
+            )
+        reason = reason.strip()
+        if status == AppointmentStatus.CANCELLED and len(reason) < 3:
+            raise ValidationError({"reason": "Say why the appointment is cancelled."})
+        slot = Slot(appt.clinic, appt.practitioner, appt.room, appt.starts_at, appt.ends_at)
+        if status in ACTIVE_STATUSES and appt.status not in ACTIVE_STATUSES:
+            # Undoing a no-show takes the time back: it must still be free.
+            errors = overlaps(slot, appt)
+            if errors:
+                raise ValidationError(errors)
+        previous = appt.status
+        appt.status = status
+        appt.status_reason = reason[:300]
+        appt.status_at = timezone.now()
+        appt.version += 1
+        _save_refusing_overlap(appt, slot)
+        if appt.recall_id is not None and status in (
+            AppointmentStatus.CANCELLED,
+            AppointmentStatus.NO_SHOW,
+        ):
+            recall = Recall.objects.select_for_update().get(pk=appt.recall_id)
+            if recall.state == RecallState.BOOKED and recall.is_current:
+                _set_recall(
+                    actor,
+                    recall,
+                    RecallState.OPEN,
+                    f"appointment {AppointmentStatus(status).label.lower()}: {reason}".strip(": "),
+                )
+        record(
+            actor,
+            Action.UPDATE,
+            appt,
+            label=f"{previous} -> {status}",
+            detail={"from": previous, "to": status, "reason": reason},
+        )
+    return appt
+
+
+def _set_recall(actor: Actor, recall: Recall, state: str, reason: str) -> None:
+    Recall.objects.filter(pk=recall.pk).update(
+        state=state, state_reason=reason[:300], state_at=timezone.now(), state_by=actor.user
+    )
+    recall.state = state
+    record(actor, Action.UPDATE, recall, label=f"recall {state}", detail={"reason": reason})
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def appointments_between(
+    actor: Actor,
+    start: datetime,
+    end: datetime,
+    *,
+    clinic: Clinic | None = None,
+    practitioner: User | None = None,
+    include_cancelled: bool = False,
+) -> QuerySet[Appointment]:
+    actor.require("appointment.view")
+    rows = Appointment.objects.for_org(actor.organization).filter(
+        starts_at__lt=end, ends_at__gt=start
+    )
+    if clinic is not None:
+        rows = rows.filter(clinic=clinic)
+    if practitioner is not None:
+        rows = rows.filter(practitioner=practitioner)
+    if not include_cancelled:
+        rows = rows.exclude(status=AppointmentStatus.CANCELLED)
+    return rows.select_related("patient", "practitioner", "room", "clinic").order_by(
+        "starts_at", "pk"
+    )
+
+
+def day_bounds(clinic: Clinic, day: date) -> tuple[datetime, datetime]:
+    zone = clinic_zone(clinic)
+    start = datetime.combine(day, time(0, 0), tzinfo=zone)
+    return start, datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone)
+
+
+def upcoming_for_patient(patient: Patient, now: datetime | None = None) -> QuerySet[Appointment]:
+    now = now or timezone.now()
+    return (
+        Appointment.objects.filter(organization_id=patient.organization_id, patient=patient)
+        .filter(Q(ends_at__gte=now))
+        .exclude(status=AppointmentStatus.CANCELLED)
+        .select_related("practitioner", "clinic", "room")
+        .order_by("starts_at")
+    )
+
+
+def member_of(user: User, clinic: Clinic) -> bool:
+    return Membership.objects.filter(user=user, clinic=clinic, is_active=True).exists()

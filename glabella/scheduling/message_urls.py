@@ -1,0 +1,5 @@
+"""message pages (see urls.py)."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
