@@ -190,3 +190,29 @@ LOGGING = {
 # --- clinical settings a clinic may tighten (never loosen) -------------------
 # "3 months" for the cumulative onabotulinumtoxinA limit: 84 or 90 days.
 GLABELLA_CUMULATIVE_WINDOW_DAYS = int(env("GLABELLA_CUMULATIVE_WINDOW_DAYS") or "90")
+
+# --- reminders: links in messages, SMS provider, the worker --------------------
+# Absolute address of this installation, for the opt-out link in every message.
+GLABELLA_SITE_URL = (env("GLABELLA_SITE_URL") or "http://localhost:8000").rstrip("/")
+# How long an SMTP conversation may stall before the worker gives up on it (seconds).
+EMAIL_TIMEOUT = int(env("EMAIL_TIMEOUT") or "30")
+EMAIL_HOST_USER = env("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+# SMS: "console" (development: printed, nothing leaves the machine), "http" (POST JSON to
+# GLABELLA_SMS_URL with a bearer token), or the dotted path of your own provider class
+# (docs/reminders.md, "Plugging in an SMS provider").
+GLABELLA_SMS_PROVIDER = env("GLABELLA_SMS_PROVIDER") or "console"
+GLABELLA_SMS_URL = env("GLABELLA_SMS_URL") or ""
+GLABELLA_SMS_TOKEN = env("GLABELLA_SMS_TOKEN") or ""
+GLABELLA_SMS_SENDER = env("GLABELLA_SMS_SENDER") or "Glabella"
+GLABELLA_SMS_TIMEOUT = float(env("GLABELLA_SMS_TIMEOUT") or "10")
+# The console provider also appends each message as a JSON line to this file, if set.
+GLABELLA_SMS_CONSOLE_FILE = env("GLABELLA_SMS_CONSOLE_FILE") or ""
+# `glabella worker` plans and sends every this many seconds.
+GLABELLA_WORKER_INTERVAL = int(env("GLABELLA_WORKER_INTERVAL") or "60")
+# A message left "being sent" longer than this (the worker died mid-send) is marked
+# "may not have gone out" for a person to check; it is never resent by itself. Keep it well
+# above EMAIL_TIMEOUT and GLABELLA_SMS_TIMEOUT.
+GLABELLA_REMINDER_LEASE_SECONDS = int(env("GLABELLA_REMINDER_LEASE_SECONDS") or "600")

@@ -79,6 +79,7 @@ from glabella.inventory import services as stock
 from glabella.inventory.models import CLOSED_STATES, StockMove, Vial, VialState
 from glabella.patients import services as patient_services
 from glabella.patients.models import HistoryKind, Patient
+from glabella.scheduling import recalls
 
 MAX_UNITS_PER_POINT = Decimal(500)
 REVIEW_AFTER_DAYS = 14
@@ -1262,6 +1263,7 @@ def sign(actor: Actor, session: TreatmentSession, expected_version: int) -> Trea
             total=str(totals(session, points).total),
             points=len(points),
         )
+        recalls.refresh(session.patient)
     return session
 
 
@@ -1378,6 +1380,7 @@ def amend(
             after=after,
         )
         _audit(actor, session, Action.UPDATE, f"amendment {number}", reason=reason)
+        recalls.refresh(session.patient)
     return amendment
 
 
@@ -1450,4 +1453,5 @@ def void(actor: Actor, session: TreatmentSession, reason: str) -> TreatmentSessi
                 after=snapshot(session),
             )
         _audit(actor, session, Action.UPDATE, "voided", reason=reason)
+        recalls.refresh(session.patient)
     return session

@@ -27,6 +27,7 @@ from glabella.patients.models import (
     digits,
     name_key,
 )
+from glabella.scheduling import recalls
 
 PATIENT_FIELDS = (
     "given_name",
@@ -386,6 +387,7 @@ def add_history_item(actor: Actor, patient: Patient, data: Mapping[str, Any]) ->
             label=f"{patient}: {screening.BY_KEY[(kind, code)].label}",
             detail={"patient": patient.pk, "kind": kind, "code": code},
         )
+        recalls.history_changed(item)
     return item
 
 
@@ -419,6 +421,7 @@ def close_history_item(
                 "reason": reason[:300],
             },
         )
+        recalls.history_changed(locked)
     return locked
 
 

@@ -21,6 +21,7 @@ from glabella.patients.forms import (
     ScreeningForm,
 )
 from glabella.patients.models import HistoryItem, HistoryKind, Patient
+from glabella.scheduling import booking
 from glabella.web.forms_util import apply_errors
 
 
@@ -71,6 +72,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     if actor.can("session.view"):
         context["sessions"] = charting_services.sessions_for(patient)
+    if actor.can("appointment.view"):
+        context["appointments"] = list(booking.upcoming_for_patient(patient)[:10])
     if clinical:
         items = list(patient.history.select_related("recorded_by").order_by("-recorded_at"))
         flags = services.patient_flags(patient)

@@ -9,9 +9,12 @@ same message.
 
 from __future__ import annotations
 
+import itertools
+import re
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -172,11 +175,15 @@ def _minutes(raw: Any, kind: str) -> int:
 
 
 def _aware(value: Any, clinic: Clinic, field: str = "starts_at") -> datetime:
+    """VALUE as an aware UTC datetime; a naive one is the clinic's wall-clock time.
+
+    Converted to UTC so that lengths and comparisons are in real minutes even on the day the
+    clocks change (Python compares and subtracts two datetimes of one zone by wall clock)."""
     if not isinstance(value, datetime):
         raise ValidationError({field: "Choose a date and a time."})
     if timezone.is_naive(value):
         value = value.replace(tzinfo=clinic_zone(clinic))
-    return value.replace(second=0, microsecond=0)
+    return value.replace(second=0, microsecond=0).astimezone(UTC)
 
 
 def overlaps(slot: Slot, exclude: Appointment | None = None) -> dict[str, str]:
@@ -505,9 +512,12 @@ def appointments_between(
 
 
 def day_bounds(clinic: Clinic, day: date) -> tuple[datetime, datetime]:
+    """Midnight to midnight of DAY in the clinic, in UTC (23 or 25 hours when the clocks
+    change: arithmetic on two times of one zone would count wall-clock hours)."""
     zone = clinic_zone(clinic)
     start = datetime.combine(day, time(0, 0), tzinfo=zone)
-    return start, datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def upcoming_for_patient(patient: Patient, now: datetime | None = None) -> QuerySet[Appointment]:
@@ -523,3 +533,347 @@ def upcoming_for_patient(patient: Patient, now: datetime | None = None) -> Query
 
 def member_of(user: User, clinic: Clinic) -> bool:
     return Membership.objects.filter(user=user, clinic=clinic, is_active=True).exists()
+
+
+def same_booking(
+    actor: Actor,
+    *,
+    patient: Patient,
+    clinic: Clinic,
+    practitioner: User,
+    starts_at: datetime,
+) -> Appointment | None:
+    """An appointment already holding this very booking (same patient, practitioner and start):
+    what a second tap on "Book" or a reload of the form would have created again."""
+    try:
+        start = _aware(starts_at, clinic)
+    except ValidationError:
+        return None
+    return (
+        Appointment.objects.for_org(actor.organization)
+        .filter(
+            patient=patient,
+            practitioner=practitioner,
+            clinic=clinic,
+            starts_at=start,
+            status__in=ACTIVE_STATUSES,
+        )
+        .first()
+    )
+
+
+# --- clinic scheduling settings (the owner's page) ------------------------------------------
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MAX_REMINDER_HOURS = 14 * 24
+
+_CLOCK = r"(\d{1,2})(?:[:.h](\d{2}))?"
+_INTERVAL = re.compile(rf"^{_CLOCK}\s*(?:-|\u2013|\u2014|to)\s*{_CLOCK}$", re.IGNORECASE)
+_CLOSED_WORDS = {"", "closed", "-", "none", "shut"}
+
+
+def _clock(hours: str, minutes: str | None) -> time | None:
+    h, m = int(hours), int(minutes or 0)
+    if h == 24 and m == 0:
+        return time(23, 59)
+    if not (0 <= h <= 23 and 0 <= m <= 59):
+        return None
+    return time(h, m)
+
+
+def parse_intervals(text: str, day_name: str) -> list[tuple[time, time]]:
+    """ "09:00-13:00, 14:00-18:00" -> [(09:00, 13:00), (14:00, 18:00)]; empty or "closed" -> [].
+
+    Lenient about the way people write times ("9-13", "9.30 to 17.30", an en dash); refuses in
+    words what it cannot read, a span that ends before it starts, and spans that overlap."""
+    text = (text or "").strip()
+    if text.lower() in _CLOSED_WORDS:
+        return []
+    spans: list[tuple[time, time]] = []
+    for part in re.split(r"[,;]|\band\b", text):
+        part = part.strip()
+        if not part:
+            continue
+        match = _INTERVAL.match(part)
+        opens = closes = None
+        if match:
+            opens = _clock(match.group(1), match.group(2))
+            closes = _clock(match.group(3), match.group(4))
+        if opens is None or closes is None:
+            raise ValidationError(
+                f"{day_name}: “{part}” is not a time span. Write the hours as 09:00-13:00, "
+                "with a comma between spans (09:00-13:00, 14:00-18:00), or leave it empty "
+                "when the clinic is closed."
+            )
+        if closes <= opens:
+            raise ValidationError(
+                f"{day_name}: {opens:%H:%M}-{closes:%H:%M} closes before it opens."
+            )
+        spans.append((opens, closes))
+    spans.sort()
+    for (a_open, a_close), (b_open, b_close) in itertools.pairwise(spans):
+        if b_open < a_close:
+            raise ValidationError(
+                f"{day_name}: {a_open:%H:%M}-{a_close:%H:%M} and {b_open:%H:%M}-{b_close:%H:%M} "
+                "overlap. Write each opening once."
+            )
+    return spans
+
+
+def intervals_text(spans: Iterable[tuple[time, time]]) -> str:
+    return ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in spans)
+
+
+def week_hours(clinic: Clinic) -> dict[int, list[tuple[time, time]]]:
+    """The clinic's opening hours by weekday (0 = Monday); a closed day has an empty list."""
+    settings_for(clinic)
+    week: dict[int, list[tuple[time, time]]] = {day: [] for day in range(7)}
+    for row in OpeningHours.objects.filter(clinic=clinic).order_by("weekday", "opens"):
+        week[row.weekday].append((row.opens, row.closes))
+    return week
+
+
+def parse_reminder_hours(text: Any) -> list[int]:
+    """ "48, 2" -> [48, 2] (largest first); empty -> [] (no reminders)."""
+    if isinstance(text, list | tuple):
+        text = ", ".join(str(v) for v in text)
+    parts = [p.strip() for p in re.split(r"[,;\s]+", str(text or "").strip()) if p.strip()]
+    hours: set[int] = set()
+    for part in parts:
+        cleaned = part.lower().removesuffix("hours").removesuffix("h").strip()
+        if not cleaned.isdigit():
+            raise ValidationError(
+                {
+                    "reminder_hours": f"“{part}” is not a number of hours. Write whole hours "
+                    "separated by commas, for example 48, 2 - or leave it empty for no reminders."
+                }
+            )
+        value = int(cleaned)
+        if not 1 <= value <= MAX_REMINDER_HOURS:
+            raise ValidationError(
+                {
+                    "reminder_hours": "A reminder goes between 1 hour and 14 days (336 hours) "
+                    "before the appointment."
+                }
+            )
+        hours.add(value)
+    if len(hours) > 4:
+        raise ValidationError({"reminder_hours": "Four reminders per appointment at most."})
+    return sorted(hours, reverse=True)
+
+
+def _require_owner_of(actor: Actor, clinic: Clinic) -> None:
+    actor.require("organization.manage")
+    _check_scope(actor, clinic)
+
+
+def set_opening_hours(
+    actor: Actor, clinic: Clinic, week: Mapping[int, Sequence[tuple[time, time]]]
+) -> list[str]:
+    """Replace the clinic's opening hours. Returns the days that changed, as words.
+
+    Appointments already booked keep their time even if it now falls outside the hours."""
+    _require_owner_of(actor, clinic)
+    errors: dict[str, str] = {}
+    clean: dict[int, list[tuple[time, time]]] = {}
+    for day in range(7):
+        spans = list(week.get(day, []))
+        try:
+            clean[day] = parse_intervals(intervals_text(spans), WEEKDAYS[day])
+        except ValidationError as exc:
+            errors[f"day_{day}"] = " ".join(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        before = week_hours(clinic)
+        changed = [WEEKDAYS[d] for d in range(7) if before[d] != clean[d]]
+        if not changed:
+            return []
+        OpeningHours.objects.filter(clinic=clinic).delete()
+        OpeningHours.objects.bulk_create(
+            OpeningHours(
+                organization_id=clinic.organization_id,
+                clinic=clinic,
+                weekday=day,
+                opens=opens,
+                closes=closes,
+            )
+            for day, spans in clean.items()
+            for opens, closes in spans
+        )
+        record(
+            actor,
+            Action.UPDATE,
+            settings_for(clinic),
+            label=f"opening hours of {clinic.name}: {', '.join(changed)}",
+            detail={
+                WEEKDAYS[d]: [
+                    intervals_text(before[d]) or "closed",
+                    intervals_text(clean[d]) or "closed",
+                ]
+                for d in range(7)
+                if before[d] != clean[d]
+            },
+        )
+    return changed
+
+
+SETTING_FIELDS = (
+    "cosmetic_recall_days",
+    "quiet_start",
+    "quiet_end",
+    "reminder_hours",
+    "recall_invite_days",
+    "send_confirmations",
+)
+
+
+def _whole(value: Any, field: str, low: int, high: int, message: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ValidationError({field: message}) from None
+    if not low <= number <= high:
+        raise ValidationError({field: message})
+    return number
+
+
+def update_settings(actor: Actor, clinic: Clinic, data: Mapping[str, Any]) -> list[str]:
+    """Save the clinic's recall, quiet-hours and reminder choices. Returns the changed fields."""
+    _require_owner_of(actor, clinic)
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+
+    def attempt(field: str, fn: Any) -> None:
+        try:
+            values[field] = fn()
+        except ValidationError as exc:
+            errors.setdefault(field, []).extend(exc.messages)
+
+    attempt(
+        "cosmetic_recall_days",
+        lambda: _whole(
+            data.get("cosmetic_recall_days"),
+            "cosmetic_recall_days",
+            90,
+            123,
+            "Call cosmetic patients back after 90 to 123 days (3 to 4 months): toxin is not "
+            "given again sooner than 90 days.",
+        ),
+    )
+    attempt(
+        "recall_invite_days",
+        lambda: _whole(
+            data.get("recall_invite_days"),
+            "recall_invite_days",
+            0,
+            60,
+            "Send recall invitations 0 to 60 days before the due date.",
+        ),
+    )
+    attempt("reminder_hours", lambda: parse_reminder_hours(data.get("reminder_hours", "")))
+    for field, words in (("quiet_start", "start"), ("quiet_end", "end")):
+        value = data.get(field)
+        if not isinstance(value, time):
+            errors.setdefault(field, []).append(f"Give the time quiet hours {words}, as HH:MM.")
+        else:
+            values[field] = value.replace(second=0, microsecond=0)
+    if "quiet_start" in values and values.get("quiet_start") == values.get("quiet_end"):
+        errors.setdefault("quiet_end", []).append(
+            "Quiet hours must end at another time than they start (for example 20:00 to 08:00)."
+        )
+    values["send_confirmations"] = bool(data.get("send_confirmations"))
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        current = SchedulingSettings.objects.select_for_update().get(pk=settings_for(clinic).pk)
+        changed: dict[str, list[Any]] = {}
+        for field in SETTING_FIELDS:
+            old, new = getattr(current, field), values[field]
+            if old != new:
+                changed[field] = [str(old), str(new)]
+                setattr(current, field, new)
+        if changed:
+            current.save(update_fields=list(changed))
+            record(
+                actor,
+                Action.UPDATE,
+                current,
+                label=f"scheduling settings of {clinic.name}: {', '.join(changed)}",
+                detail=changed,
+            )
+    return list(changed)
+
+
+def _room_name(name: Any) -> str:
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise ValidationError({"name": "Give the room a name, for example “Room 1”."})
+    if len(name) > 100:
+        raise ValidationError({"name": "Keep the room's name under 100 characters."})
+    return name
+
+
+def _unique_room_name(clinic: Clinic, name: str, exclude: Room | None = None) -> None:
+    taken = Room.objects.filter(clinic=clinic, name__iexact=name)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.exists():
+        raise ValidationError({"name": f"{clinic.name} already has a room called {name}."})
+
+
+def add_room(actor: Actor, clinic: Clinic, name: Any) -> Room:
+    _require_owner_of(actor, clinic)
+    name = _room_name(name)
+    with transaction.atomic():
+        _unique_room_name(clinic, name)
+        room = Room.objects.create(organization=actor.organization, clinic=clinic, name=name)
+        record(actor, Action.CREATE, room, label=f"room {name} at {clinic.name}")
+    return room
+
+
+def rename_room(actor: Actor, room: Room, name: Any) -> Room:
+    actor.require("organization.manage")
+    _check_scope(actor, room)
+    name = _room_name(name)
+    with transaction.atomic():
+        locked = Room.objects.select_for_update().get(pk=room.pk)
+        if locked.name == name:
+            return locked
+        _unique_room_name(locked.clinic, name, exclude=locked)
+        old = locked.name
+        locked.name = name
+        locked.save(update_fields=["name"])
+        record(
+            actor,
+            Action.UPDATE,
+            locked,
+            label=f"room {old} renamed {name}",
+            detail={"name": [old, name]},
+        )
+    return locked
+
+
+def set_room_active(actor: Actor, room: Room, active: bool) -> Room:
+    """Take a room out of use (no new bookings; booked appointments keep it) or back in."""
+    actor.require("organization.manage")
+    _check_scope(actor, room)
+    with transaction.atomic():
+        locked = Room.objects.select_for_update().get(pk=room.pk)
+        if locked.is_active != active:
+            locked.is_active = active
+            locked.save(update_fields=["is_active"])
+            record(
+                actor,
+                Action.UPDATE,
+                locked,
+                label=f"room {locked.name} {'back in use' if active else 'out of use'}",
+                detail={"is_active": [not active, active]},
+            )
+    return locked
+
+
+def upcoming_in_room(room: Room, now: datetime | None = None) -> int:
+    return Appointment.objects.filter(
+        room=room, status__in=ACTIVE_STATUSES, starts_at__gte=now or timezone.now()
+    ).count()

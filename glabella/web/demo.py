@@ -1,7 +1,8 @@
 """Demo data: one organization, two clinics, a user for every role and ~60 patients.
 
-Everything is created through the services, as a real clinic would create it. Later
-issues add treatments, stock and appointments here.
+Everything is created through the services, as a real clinic would create it: treatments,
+stock, rooms, and appointments from three days ago to two weeks ahead (relative to the day the
+demo is loaded, inside opening hours), and a calendar feed link for the prescriber.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -17,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from glabella.accounts.actor import Actor
-from glabella.accounts.models import Membership, Organization, User
+from glabella.accounts.models import Clinic, Membership, Organization, User
 from glabella.accounts.roles import Role
 from glabella.accounts.services import add_clinic, add_member, setup_organization
 from glabella.charting import services as charting
@@ -28,6 +29,8 @@ from glabella.inventory import services as inventory
 from glabella.inventory.models import Vial, VialState
 from glabella.patients import screening, services
 from glabella.patients.models import Patient, name_key
+from glabella.scheduling import booking, feeds
+from glabella.scheduling.models import Appointment, AppointmentStatus, Room
 
 DEMO_ORG = "Glabella Demo Clinics"
 DEMO_PASSWORD = "glabella-demo-2026"  # noqa: S105  (published demo login, demo data only)
@@ -140,7 +143,8 @@ def demo_logins() -> list[DemoLogin]:
     return [DemoLogin(e, ", ".join(r), ", ".join(c)) for e, (r, c) in by_user.items()]
 
 
-def load(*, patients: int = 60, seed: int = 2026) -> Organization:
+def load(*, patients: int = 60, seed: int = 2026, now: datetime | None = None) -> Organization:
+    """Load the demo organization. NOW (default: the real time) places the appointments."""
     rng = random.Random(seed)  # noqa: S311  (reproducible demo data, not security)
     with transaction.atomic():
         org, main_clinic, owner = setup_organization(
@@ -188,6 +192,8 @@ def load(*, patients: int = 60, seed: int = 2026) -> Organization:
         leeds = Actor(org, injector.user, second, Role.INJECTOR, "demo")
         _demo_sessions(rng, org, staff, leeds, prescriber)
         _demo_stock(staff, leeds, owner_actor)
+        desk = Actor(org, members[Role.FRONT_DESK].user, main_clinic, Role.FRONT_DESK, "demo")
+        _demo_schedule(org, owner_actor, desk, leeds, prescriber, injector.user, now)
     return org
 
 
@@ -461,4 +467,157 @@ def _demo_patient(rng: random.Random, actor: Actor, clinic: object, index: int) 
             actor,
             patient,
             {"kind": "allergy", "code": "product:dysport", "detail": "hives after Dysport in 2023"},
+        )
+
+
+# --- appointments ------------------------------------------------------------------------------
+
+SCHEDULE_PAST_DAYS = 3
+SCHEDULE_DAYS_AHEAD = 13  # today and the next two weeks
+LONDON_VISITS = [
+    ("treatment", "glabellar-lines"),
+    ("consultation", ""),
+    ("review", "glabellar-lines"),
+    ("treatment", "lateral-canthal-lines"),
+]
+
+
+@dataclass(frozen=True)
+class _Shift:
+    """Who works where on which weekdays (0 = Monday), and how their slots are laid out."""
+
+    practitioner: User
+    clinic: Clinic
+    room: Room
+    weekdays: frozenset[int]
+    first_offset: timedelta
+    every: timedelta
+
+
+def _demo_schedule(
+    org: Organization,
+    owner: Actor,
+    desk: Actor,
+    leeds: Actor,
+    prescriber: User,
+    injector: User,
+    now: datetime | None = None,
+) -> None:
+    """Rooms in both clinics and a realistic fortnight: the injector in Marylebone every open
+    day, the prescriber in Marylebone on Monday, Wednesday, Friday and Saturday and at the
+    headache centre on Tuesday and Thursday. Past appointments are done (one did not attend);
+    today's are done, arrived or booked by the clock; one next appointment is cancelled."""
+    london, headache = desk.clinic, leeds.clinic
+    assert london is not None and headache is not None
+    room_1 = booking.add_room(owner, london, "Room 1")
+    room_2 = booking.add_room(owner, london, "Room 2")
+    room_a = booking.add_room(owner, headache, "Clinic room A")
+    shifts = [
+        _Shift(injector, london, room_1, frozenset(range(7)), timedelta(0), timedelta(minutes=75)),
+        _Shift(
+            prescriber,
+            london,
+            room_2,
+            frozenset({0, 2, 4, 5}),
+            timedelta(minutes=30),
+            timedelta(minutes=90),
+        ),
+        _Shift(
+            prescriber,
+            headache,
+            room_a,
+            frozenset({1, 3}),
+            timedelta(minutes=30),
+            timedelta(minutes=75),
+        ),
+    ]
+    patients = Patient.objects.for_org(org).order_by("pk")
+    london_pool = list(patients.filter(home_clinic=london))
+    migraine_ids = set(
+        TreatmentSession.objects.for_org(org)
+        .filter(indication="chronic-migraine")
+        .values_list("patient_id", flat=True)
+    )
+    migraine = [p for p in patients if p.pk in migraine_ids]
+    leeds_pool = [p for p in patients.filter(home_clinic=headache) if p.pk not in migraine_ids]
+    rng = random.Random(606)  # noqa: S311  (reproducible demo data, not security)
+    now = now or timezone.now()
+    today = booking.local(now, london).date()
+    turn = {"london": 0, "leeds": 0, "migraine": 0}
+    past: list[Appointment] = []
+    upcoming: list[Appointment] = []
+    for offset in range(-SCHEDULE_PAST_DAYS, SCHEDULE_DAYS_AHEAD + 1):
+        day = today + timedelta(days=offset)
+        for shift in shifts:
+            if day.weekday() not in shift.weekdays:
+                continue
+            for opens, closes in booking.opening_intervals(shift.clinic, day):
+                start = opens + shift.first_offset
+                while start + shift.every <= closes:
+                    slot, start = start, start + shift.every
+                    if rng.random() > 0.6:
+                        continue
+                    if shift.clinic == headache:
+                        if offset >= 0 and turn["migraine"] < len(migraine):
+                            # The PREEMPT patients are due their next cycle about now.
+                            patient = migraine[turn["migraine"]]
+                            kind, indication = "migraine_cycle", "chronic-migraine"
+                            turn["migraine"] += 1
+                        else:
+                            pool = leeds_pool or london_pool
+                            patient = pool[turn["leeds"] % len(pool)]
+                            kind, indication = "consultation", ""
+                            turn["leeds"] += 1
+                        actor = leeds
+                    else:
+                        patient = london_pool[turn["london"] % len(london_pool)]
+                        kind, indication = LONDON_VISITS[turn["london"] % len(LONDON_VISITS)]
+                        turn["london"] += 1
+                        actor = desk
+                    appointment = booking.book(
+                        actor,
+                        patient=patient,
+                        clinic=shift.clinic,
+                        practitioner=shift.practitioner,
+                        room=shift.room,
+                        starts_at=slot,
+                        kind=kind,
+                        indication=indication,
+                        now=slot - timedelta(days=7),  # booked the week before
+                    )
+                    (past if appointment.starts_at <= now else upcoming).append(appointment)
+    _demo_statuses(desk, past, upcoming, now)
+    feeds.create_feed(Actor(org, prescriber, london, Role.PRESCRIBER, via="demo"))
+
+
+def _demo_statuses(
+    desk: Actor, past: list[Appointment], upcoming: list[Appointment], now: datetime
+) -> None:
+    """What has happened by now: finished appointments are done (the second one of the last
+    open day before today did not attend), one under way has arrived, and the first
+    appointment from tomorrow on is cancelled with a reason."""
+    assert desk.clinic is not None
+    today = booking.local(now, desk.clinic).date()
+    before_today = [a for a in past if booking.local(a.starts_at, a.clinic).date() < today]
+    no_show = None
+    if before_today:
+        last_day = booking.local(before_today[-1].starts_at, before_today[-1].clinic).date()
+        that_day = [
+            a for a in before_today if booking.local(a.starts_at, a.clinic).date() == last_day
+        ]
+        no_show = that_day[min(1, len(that_day) - 1)]
+    for appointment in past:
+        if appointment is no_show:
+            booking.set_status(desk, appointment, AppointmentStatus.NO_SHOW)
+            continue
+        arrived = booking.set_status(desk, appointment, AppointmentStatus.ARRIVED)
+        if appointment.ends_at <= now:
+            booking.set_status(desk, arrived, AppointmentStatus.DONE)
+    later = [a for a in upcoming if booking.local(a.starts_at, a.clinic).date() > today]
+    if later:
+        booking.set_status(
+            desk,
+            later[0],
+            AppointmentStatus.CANCELLED,
+            reason="Patient has a heavy cold and will call to rebook.",
         )

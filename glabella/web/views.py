@@ -14,6 +14,7 @@ from glabella.accounts.decorators import signed_in
 from glabella.inventory import services as inventory_services
 from glabella.patients import services as patient_services
 from glabella.patients.models import Patient
+from glabella.web import dashboard as dashboard_data
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     org = request.org  # type: ignore[attr-defined]
     recent = list(Patient.objects.for_org(org).order_by("-updated_at")[:8])
     actor = Actor.from_request(request)
-    patient_services.view_patient_list(actor, recent, "dashboard")
+    scheduling = dashboard_data.scheduling_for(actor)
+    shown = {p.pk: p for p in recent}
+    if scheduling is not None:
+        shown.update({p.pk: p for p in scheduling.patients})
+    patient_services.view_patient_list(actor, list(shown.values()), "dashboard")
     stock_alerts = None
     if actor.can("stock.view") and actor.clinic is not None:
         stock_alerts = inventory_services.alerts(org, actor.clinic)
@@ -60,5 +65,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "recent": recent,
             "patient_count": Patient.objects.for_org(org).count(),
             "stock_alerts": stock_alerts,
+            "scheduling": scheduling,
+            "book_url": dashboard_data.url_or("scheduling:book"),
+            "feeds_url": dashboard_data.url_or("scheduling:feeds"),
         },
     )
