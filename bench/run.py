@@ -36,7 +36,10 @@ from bench import generate  # noqa: E402
 from bench.cases import CASES  # noqa: E402
 
 POINTS = int(os.environ.get("BENCH_POINTS", "1000000"))
+PATIENTS = int(os.environ.get("BENCH_PATIENTS", "1000000"))
+SESSIONS = int(os.environ.get("BENCH_SESSIONS", "5000000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "7"))
+EARLIER = "## Notes and earlier runs"
 
 
 @dataclass
@@ -64,6 +67,7 @@ def median_ms(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 def main() -> int:
     call_command("migrate", verbosity=0)
     org = generate.generate(POINTS)
+    generate.generate_recalls(PATIENTS, SESSIONS)
     results = []
     for case in CASES:
         ctx = case.setup(org)
@@ -82,15 +86,23 @@ def main() -> int:
 
 
 def write(results: list[Result]) -> None:
-    from glabella.charting.models import InjectionPoint
+    from glabella.charting.models import InjectionPoint, TreatmentSession
+    from glabella.patients.models import Patient
+    from glabella.scheduling.models import Recall
 
     points = InjectionPoint.objects.count()
+    org = generate.Organization.objects.get(name=generate.RECALL_ORG)
+    patients = Patient.objects.filter(organization=org).count()
+    sessions = TreatmentSession.objects.filter(organization=org).count()
+    current = Recall.objects.filter(organization=org, is_current=True).count()
     lines = [
         "# Benchmark results",
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {connection.vendor} "
         f"({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}), "
-        f"{points:,} injection points, median of {REPEAT} runs after one warm-up.",
+        f"{points:,} injection points; recall worklist: {patients:,} patients, "
+        f"{sessions:,} sessions, {current:,} current recalls; median of {REPEAT} runs after one "
+        "warm-up.",
         "",
         "Ratio = Glabella's time / the baseline's time on the same data in the same run "
         "(1.0 = as fast as the hand-written SQL).",
@@ -102,7 +114,12 @@ def write(results: list[Result]) -> None:
         lines.append(
             f"| {r.name} | {r.ours_ms:.2f} | {r.baseline_ms:.2f} | {r.ratio:.2f} | {r.target} |"
         )
-    (ROOT / "bench" / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # Earlier runs kept by hand below the marker (e.g. another size) stay as they are.
+    path = ROOT / "bench" / "results.md"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if EARLIER in old:
+        lines += ["", old[old.index(EARLIER) :].rstrip()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("written bench/results.md")
 
 
