@@ -175,6 +175,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 GLABELLA_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 # --- e-mail ------------------------------------------------------------------
+# EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend prints mail instead of sending it.
+EMAIL_BACKEND = env("EMAIL_BACKEND") or "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = env("EMAIL_HOST") or "localhost"
 EMAIL_PORT = int(env("EMAIL_PORT") or "25")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL") or "glabella@localhost"
