@@ -802,6 +802,11 @@ def update_settings(actor: Actor, clinic: Clinic, data: Mapping[str, Any]) -> li
                 label=f"scheduling settings of {clinic.name}: {', '.join(changed)}",
                 detail=changed,
             )
+        if "cosmetic_recall_days" in changed:
+            # Cosmetic patients last treated here are due on the new interval at once.
+            from glabella.scheduling import recalls
+
+            recalls.clinic_interval_changed(clinic)
     return list(changed)
 
 

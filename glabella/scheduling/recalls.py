@@ -708,6 +708,29 @@ def refresh(patient: Patient, *, durations: Durations | None = None) -> Changes:
         )
 
 
+def clinic_interval_changed(clinic: Clinic) -> int:
+    """Hook for the clinic settings: the cosmetic recall interval of CLINIC changed. Recompute
+    the patients whose current recalls were counted with it (their last treatment was there,
+    or, for an outside treatment, it is their home clinic). Returns the rows changed."""
+    patient_ids = set(
+        Recall.objects.filter(organization_id=clinic.organization_id, is_current=True)
+        .filter(Q(clinic=clinic) | Q(patient__home_clinic=clinic))
+        .values_list("patient_id", flat=True)
+    )
+    changed = 0
+    ordered = sorted(patient_ids)
+    for start in range(0, len(ordered), CHUNK):
+        rows = list(
+            Patient.objects.filter(pk__in=ordered[start : start + CHUNK])
+            .order_by("pk")
+            .values_list("pk", "date_of_birth", "home_clinic_id")
+        )
+        with transaction.atomic():
+            changes = _refresh_chunk(clinic.organization_id, rows, None)
+        changed += len(changes)
+    return changed
+
+
 def history_changed(item: HistoryItem) -> None:
     """Hook for the patient services: an outside treatment was added, resolved or entered in
     error. Other kinds of history do not move a recall."""

@@ -562,3 +562,30 @@ def test_why_reminders_cannot_go_to_a_patient(world):
     p.reminder_opt_out_at = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
     assert recalls.why_no_reminder(p, ZoneInfo("Europe/London")) == "Opted out on 04/03/2026"
     assert recalls.why_no_reminder(p, ZoneInfo("Asia/Tokyo")) == "Opted out on 05/03/2026"
+
+
+def test_changing_the_clinics_cosmetic_interval_moves_open_recalls_at_once(consents):
+    """The owner's new interval applies to patients already on the list, not only to new ones."""
+    from datetime import time
+
+    world = consents
+    signed(world, days_ago=20)
+    migraine = signed(world, "chronic-migraine", "botox", days_ago=30)
+    assert migraine.pk
+    migraine_due = current(world, "chronic-migraine").due_on
+    assert current(world, "glabellar-lines").due_on == ago(20) + timedelta(days=120)
+    changed = booking.update_settings(
+        world.actor("owner"),
+        world.clinic,
+        {
+            "cosmetic_recall_days": "100",
+            "recall_invite_days": "7",
+            "reminder_hours": "48, 2",
+            "quiet_start": time(20, 0),
+            "quiet_end": time(8, 0),
+            "send_confirmations": True,
+        },
+    )
+    assert changed == ["cosmetic_recall_days"]
+    assert current(world, "glabellar-lines").due_on == ago(20) + timedelta(days=100)
+    assert current(world, "chronic-migraine").due_on == migraine_due  # not cosmetic: unchanged
