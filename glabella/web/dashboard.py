@@ -157,7 +157,7 @@ def recalls_due(actor: Actor, clinic: Clinic, now: datetime) -> Recalls:
     until = today + timedelta(days=RECALL_WEEK_DAYS - 1)
     rows = Recall.objects.for_org(actor.organization).filter(
         Q(clinic=clinic) | Q(clinic__isnull=True),
-        is_current=True,
+        is_current__in=[True],  # see recalls._filtered: lets SQLite use the index
         state__in=OPEN_RECALL_STATES,
         due_on__lte=until,
     )
