@@ -5,11 +5,9 @@ that honours idempotency keys. Plus patients who agree to reminders and appointm
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,19 +15,18 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email import message_from_bytes, policy
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.core.management import call_command
 from django.db import connection
 
 from glabella.accounts.roles import Role
 from glabella.conftest import _make_world
+from glabella.mail_testing import Inbox, smtp_server
 from glabella.patients import services as patient_services
 from glabella.patients.models import Patient
 from glabella.scheduling import booking
@@ -38,72 +35,6 @@ from glabella.scheduling.models import Appointment
 ROOT = Path(__file__).resolve().parents[3]
 MANAGE = ROOT / "manage.py"
 GLABELLA = Path(sys.executable).with_name("glabella")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# --- SMTP -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Inbox:
-    """An aiosmtpd handler keeping every message it accepts.
-
-    ``refuse``: addresses answered ``550`` at RCPT. ``slow``: addresses whose DATA is accepted
-    (recorded) and then answered only after ``slow_seconds``. ``gate``: the first DATA waits until
-    this many DATA commands are in progress at once (or 15 s), to prove two workers overlap.
-    """
-
-    refuse: set[str] = field(default_factory=set)
-    slow: set[str] = field(default_factory=set)
-    slow_seconds: float = 30.0
-    delay: float = 0.0
-    gate: int = 0
-    messages: list[tuple[str, list[str], Message]] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-    slow_started: threading.Event = field(default_factory=threading.Event)
-    _in_data: int = 0
-    _gate_open: Any = None
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.lower() in self.refuse:
-            self.refused.append(address)
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(
-            (
-                envelope.mail_from,
-                list(envelope.rcpt_tos),
-                message_from_bytes(envelope.content, policy=policy.default),
-            )
-        )
-        if self.gate:
-            if self._gate_open is None:
-                self._gate_open = asyncio.Event()
-            self._in_data += 1
-            if self._in_data >= self.gate:
-                self._gate_open.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._gate_open.wait(), 15)
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if any(r.lower() in self.slow for r in envelope.rcpt_tos):
-            self.slow_started.set()
-            await asyncio.sleep(self.slow_seconds)
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[Message]:
-        return [m for _, rcpt, m in self.messages if address in rcpt]
-
-    def count_by_recipient(self) -> Counter[str]:
-        return Counter(r for _, rcpt, _m in self.messages for r in rcpt)
 
 
 @dataclass
@@ -122,24 +53,9 @@ class Smtp:
 
 @pytest.fixture
 def smtp(settings):
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_TIMEOUT = 10
-    settings.DEFAULT_FROM_EMAIL = "reminders@alpha.test"
-    settings.GLABELLA_SITE_URL = "https://glabella.alpha.test"
-    try:
+    with smtp_server(settings, "reminders@alpha.test") as (inbox, port):
+        settings.GLABELLA_SITE_URL = "https://glabella.alpha.test"
         yield Smtp(inbox, port)
-    finally:
-        controller.stop()
 
 
 def text_of(message: Message) -> str:

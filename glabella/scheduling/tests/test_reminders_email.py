@@ -11,6 +11,7 @@ import icalendar
 from django.test import Client
 
 from glabella.accounts.roles import Role
+from glabella.mail_testing import free_port
 from glabella.scheduling import reminders
 from glabella.scheduling.models import MessageTemplate, Reminder, ReminderStatus
 from glabella.scheduling.tests import reminder_helpers
@@ -19,7 +20,6 @@ from glabella.scheduling.tests.reminder_helpers import (
     agree,
     attachment,
     book,
-    free_port,
     text_of,
 )
 

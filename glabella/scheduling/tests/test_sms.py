@@ -9,11 +9,9 @@ import time
 
 import pytest
 
+from glabella.mail_testing import free_port
 from glabella.scheduling import sms
 from glabella.scheduling.tests import reminder_helpers
-from glabella.scheduling.tests.reminder_helpers import (
-    free_port,
-)
 
 gateway = reminder_helpers.gateway  # fixture
 

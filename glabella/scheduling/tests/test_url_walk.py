@@ -27,20 +27,14 @@ from glabella.scheduling.models import (
     Reminder,
     ReminderStatus,
 )
+from glabella.scheduling.tests.test_calendar_views import URLS as CALENDAR_URLS
 
 ROLES = ["owner", "prescriber", "injector", "front_desk", "auditor"]
 PUBLIC = "public (secret token in the URL)"
 
-# name -> (permission, methods the URL answers)
+# name -> (permission, methods the URL answers); the calendar's own table, then the rest.
 URLS: dict[str, tuple[str, frozenset[str]]] = {
-    "day": ("appointment.view", frozenset({"get"})),
-    "week": ("appointment.view", frozenset({"get"})),
-    "book": ("appointment.edit", frozenset({"get", "post"})),
-    "appointment": ("appointment.view", frozenset({"get"})),
-    "appointment_edit": ("appointment.edit", frozenset({"post"})),
-    "appointment_status": ("appointment.edit", frozenset({"post"})),
-    "move": ("appointment.edit", frozenset({"post"})),
-    "clinic_settings": ("organization.manage", frozenset({"get", "post"})),
+    **CALENDAR_URLS,
     "recalls": ("appointment.view", frozenset({"get"})),
     "recall_state": ("appointment.edit", frozenset({"post"})),
     "cycles": ("appointment.view", frozenset({"get"})),
