@@ -76,7 +76,8 @@ def test_take_a_consent_with_a_drawn_signature(live_server, live_world, page):
     expect(page.get_by_text("text unchanged since signing")).to_be_visible()
     signature = page.get_by_role("img", name=re.compile("Signature of Ada Lovelace"))
     expect(signature).to_be_visible()
-    assert signature.evaluate("img => img.complete && img.naturalWidth") == 900
+    # decode() waits until the picture has loaded (a busy machine may not have it yet).
+    assert signature.evaluate("img => img.decode().then(() => img.naturalWidth)") == 900
     shot(page, "consent-signed")
     assert_fits_and_touchable(page)
 
