@@ -324,8 +324,8 @@ def test_every_product_source_id_resolves() -> None:
 
 def test_sources_cover_every_id_listed_in_the_reference() -> None:
     ids = [s.id for s in sources.all()]
-    assert len(ids) == len(set(ids)) == 102
-    expected = [f"S{n}" for n in range(1, 106) if n not in (27, 65, 72)]
+    assert len(ids) == len(set(ids)) == 103
+    expected = [f"S{n}" for n in range(1, 107) if n not in (27, 65, 72)]
     assert ids == expected
 
 
