@@ -75,21 +75,27 @@ def settings_for(clinic: Clinic) -> SchedulingSettings:
             },
         )
         if created and not OpeningHours.objects.filter(clinic=clinic).exists():
-            OpeningHours.objects.bulk_create(
-                OpeningHours(
-                    organization_id=clinic.organization_id,
-                    clinic=clinic,
-                    weekday=day,
-                    opens=opens,
-                    closes=closes,
-                )
-                for day, opens, closes in DEFAULT_OPENING_HOURS
-            )
+            _create_hours(clinic, DEFAULT_OPENING_HOURS)
     return found
 
 
-def clinic_zone(clinic: Clinic) -> ZoneInfo:
-    return ZoneInfo(clinic.timezone or "UTC")
+def _create_hours(clinic: Clinic, spans: Iterable[tuple[int, time, time]]) -> None:
+    """Opening intervals (weekday, opens, closes) for CLINIC."""
+    OpeningHours.objects.bulk_create(
+        OpeningHours(
+            organization_id=clinic.organization_id,
+            clinic=clinic,
+            weekday=day,
+            opens=opens,
+            closes=closes,
+        )
+        for day, opens, closes in spans
+    )
+
+
+def clinic_zone(clinic: Clinic | None) -> ZoneInfo:
+    """The clinic's time zone (UTC when there is no clinic or it has none)."""
+    return ZoneInfo((clinic.timezone if clinic else "") or "UTC")
 
 
 def opening_intervals(clinic: Clinic, day: date) -> list[tuple[datetime, datetime]]:
@@ -690,16 +696,9 @@ def set_opening_hours(
         if not changed:
             return []
         OpeningHours.objects.filter(clinic=clinic).delete()
-        OpeningHours.objects.bulk_create(
-            OpeningHours(
-                organization_id=clinic.organization_id,
-                clinic=clinic,
-                weekday=day,
-                opens=opens,
-                closes=closes,
-            )
-            for day, spans in clean.items()
-            for opens, closes in spans
+        _create_hours(
+            clinic,
+            ((day, opens, closes) for day, spans in clean.items() for opens, closes in spans),
         )
         record(
             actor,

@@ -94,18 +94,17 @@ def indication_choices() -> list[tuple[str, str]]:
     return [("", "Not said")] + [(i.id, i.name) for i in indications.indications()]
 
 
-def org_practitioners(organization: Organization) -> Any:
-    """Everyone bookable at any clinic of the organization (the service checks the clinic)."""
-    return (
-        User.objects.filter(
-            is_active=True,
-            memberships__organization=organization,
-            memberships__is_active=True,
-            memberships__role__in=booking.PRACTITIONER_ROLES,
-        )
-        .distinct()
-        .order_by("last_name", "first_name", "email")
+def org_practitioners(organization: Organization, *, active_users_only: bool = True) -> Any:
+    """Everyone bookable at any clinic of the organization (the service checks the clinic).
+    ``active_users_only=False`` keeps deactivated accounts (to filter by who treated)."""
+    people = User.objects.filter(
+        memberships__organization=organization,
+        memberships__is_active=True,
+        memberships__role__in=booking.PRACTITIONER_ROLES,
     )
+    if active_users_only:
+        people = people.filter(is_active=True)
+    return people.distinct().order_by("last_name", "first_name", "email")
 
 
 def org_clinics(organization: Organization) -> Any:

@@ -27,7 +27,7 @@ from glabella.accounts.actor import Actor
 from glabella.accounts.decorators import require
 from glabella.accounts.models import Clinic
 from glabella.patients import services as patient_services
-from glabella.scheduling import messages, reminders
+from glabella.scheduling import booking, messages, reminders
 from glabella.scheduling.models import (
     MessageChannel,
     MessageKind,
@@ -60,7 +60,7 @@ def _label(kind: str, channel: str) -> str:
 def _when(value: datetime | None, clinic: Clinic | None) -> str:
     if value is None:
         return ""
-    local = value.astimezone(messages.zone(clinic))
+    local = value.astimezone(booking.clinic_zone(clinic))
     return f"{local:%d/%m/%Y %H:%M}"
 
 
@@ -314,7 +314,7 @@ def opt_out(request: HttpRequest, token: str) -> HttpResponse:
             {
                 "organization": organization,
                 "already": done.already,
-                "day": f"{done.at.astimezone(messages.zone(clinic)):%d/%m/%Y}",
+                "day": f"{done.at.astimezone(booking.clinic_zone(clinic)):%d/%m/%Y}",
             },
         )
     else:

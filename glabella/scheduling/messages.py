@@ -17,7 +17,6 @@ import re
 from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -31,6 +30,7 @@ from glabella.accounts.models import Clinic, User
 from glabella.audit.models import Action
 from glabella.audit.services import record
 from glabella.patients.models import Patient
+from glabella.scheduling.booking import clinic_zone
 from glabella.scheduling.models import (
     Appointment,
     MessageChannel,
@@ -171,10 +171,6 @@ def wording(clinic: Clinic, kind: str, channel: str, cache: dict | None = None) 
 # --- values ---------------------------------------------------------------------------------
 
 
-def zone(clinic: Clinic | None) -> ZoneInfo:
-    return ZoneInfo((clinic.timezone if clinic else "") or "UTC")
-
-
 def practitioner_name(user: User | None) -> str:
     return (user.get_full_name() if user else "") or "your practitioner"
 
@@ -198,7 +194,7 @@ def values_for(
         due = recall.due_on if recall is not None else None
         values["due_date"] = f"{due:%d/%m/%Y}" if due else ""
     elif appointment is not None:
-        start = appointment.starts_at.astimezone(zone(clinic))
+        start = appointment.starts_at.astimezone(clinic_zone(clinic))
         values.update(
             date=f"{start:%d/%m/%Y}",
             time=f"{start:%H:%M}",
@@ -210,7 +206,7 @@ def values_for(
 
 def sample_values(kind: str, clinic: Clinic, now: datetime) -> dict[str, str]:
     """Made-up values for the preview on the template page."""
-    local = now.astimezone(zone(clinic))
+    local = now.astimezone(clinic_zone(clinic))
     day = local.date() + timedelta(days=(7 - local.weekday()) % 7 or 7)
     values = {
         "patient_first_name": "Sam",
@@ -444,4 +440,4 @@ def reset_template(actor: Actor, clinic: Clinic, kind: str, channel: str) -> boo
 
 
 def local_date(value: datetime, clinic: Clinic | None) -> date:
-    return value.astimezone(zone(clinic)).date()
+    return value.astimezone(clinic_zone(clinic)).date()

@@ -31,6 +31,7 @@ from glabella.clinical import catalogue, indications
 from glabella.patients import services as patient_services
 from glabella.patients.models import Patient
 from glabella.scheduling import booking, cycles, recalls
+from glabella.scheduling.forms import NameChoiceField, org_clinics, org_practitioners, org_rooms
 from glabella.scheduling.models import (
     DEFAULT_MINUTES,
     Appointment,
@@ -47,28 +48,11 @@ from glabella.web.forms_util import apply_errors
 
 
 def _zone(actor: Actor) -> ZoneInfo:
-    return ZoneInfo((actor.clinic.timezone if actor.clinic else "") or "UTC")
+    return booking.clinic_zone(actor.clinic)
 
 
 def _today(actor: Actor) -> date:
     return timezone.localtime(timezone.now(), _zone(actor)).date()
-
-
-def _practitioners(organization: Organization) -> Any:
-    return (
-        User.objects.filter(
-            memberships__organization=organization,
-            memberships__is_active=True,
-            memberships__role__in=booking.PRACTITIONER_ROLES,
-        )
-        .distinct()
-        .order_by("last_name", "first_name", "email")
-    )
-
-
-class _UserChoice(forms.ModelChoiceField):  # type: ignore[type-arg]
-    def label_from_instance(self, obj: Any) -> str:
-        return booking.display_name(obj)
 
 
 def _brand(product_id: str) -> str:
@@ -93,7 +77,7 @@ class WorklistFilters(forms.Form):
         empty_label="All clinics",
         error_messages={"invalid_choice": "Choose one of your organization's clinics."},
     )
-    practitioner = _UserChoice(
+    practitioner = NameChoiceField(
         queryset=User.objects.none(),
         required=False,
         empty_label="Anyone",
@@ -113,10 +97,10 @@ class WorklistFilters(forms.Form):
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["clinic"].queryset = Clinic.objects.filter(  # type: ignore[attr-defined]
-            organization=organization
-        ).order_by("name")
-        self.fields["practitioner"].queryset = _practitioners(organization)  # type: ignore[attr-defined]
+        self.fields["clinic"].queryset = org_clinics(organization)  # type: ignore[attr-defined]
+        self.fields["practitioner"].queryset = org_practitioners(  # type: ignore[attr-defined]
+            organization, active_users_only=False
+        )
 
     def filters(self) -> recalls.Filters:
         """The valid filters (a field in error filters nothing, and says so)."""
@@ -333,7 +317,7 @@ class CycleForm(forms.Form):
             "invalid_choice": "Choose one of your organization's clinics.",
         },
     )
-    practitioner = _UserChoice(
+    practitioner = NameChoiceField(
         queryset=User.objects.none(),
         empty_label=None,
         error_messages={
@@ -389,13 +373,9 @@ class CycleForm(forms.Form):
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["clinic"].queryset = Clinic.objects.filter(  # type: ignore[attr-defined]
-            organization=organization
-        ).order_by("name")
-        self.fields["practitioner"].queryset = _practitioners(organization)  # type: ignore[attr-defined]
-        self.fields["room"].queryset = Room.objects.filter(  # type: ignore[attr-defined]
-            organization=organization, is_active=True
-        ).select_related("clinic")
+        self.fields["clinic"].queryset = org_clinics(organization)  # type: ignore[attr-defined]
+        self.fields["practitioner"].queryset = org_practitioners(organization)  # type: ignore[attr-defined]
+        self.fields["room"].queryset = org_rooms(organization)  # type: ignore[attr-defined]
 
 
 def _defaults(actor: Actor, patient: Patient) -> dict[str, Any]:
@@ -408,7 +388,7 @@ def _defaults(actor: Actor, patient: Patient) -> dict[str, Any]:
     )
     clinic = last.clinic if last else actor.clinic
     if clinic is None or clinic.organization_id != org.pk:
-        clinic = Clinic.objects.filter(organization=org).order_by("name").first()
+        clinic = org_clinics(org).first()
     practitioner = None
     if clinic is not None:
         can_book = booking.practitioners(clinic)

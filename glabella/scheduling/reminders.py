@@ -55,7 +55,7 @@ from glabella.audit.models import Action
 from glabella.audit.services import record
 from glabella.patients.models import Channel, Patient
 from glabella.scheduling import ics, messages, sms
-from glabella.scheduling.booking import settings_for
+from glabella.scheduling.booking import clinic_zone, settings_for
 from glabella.scheduling.models import (
     Appointment,
     AppointmentStatus,
@@ -100,18 +100,14 @@ def lease() -> timedelta:
 # --- small helpers ----------------------------------------------------------------------------
 
 
-def _zone(clinic: Clinic | None) -> ZoneInfo:
-    return messages.zone(clinic)
-
-
 def _day(value: datetime | date, clinic: Clinic | None) -> str:
     if isinstance(value, datetime):
-        value = value.astimezone(_zone(clinic))
+        value = value.astimezone(clinic_zone(clinic))
     return f"{value:%d/%m/%Y}"
 
 
 def _when(value: datetime, clinic: Clinic | None) -> str:
-    local = value.astimezone(_zone(clinic))
+    local = value.astimezone(clinic_zone(clinic))
     return f"{local:%d/%m/%Y %H:%M}"
 
 
@@ -148,7 +144,7 @@ def after_quiet_hours(moment: datetime, config: SchedulingSettings, clinic: Clin
     start, end = config.quiet_start, config.quiet_end
     if start == end:
         return moment
-    zone = _zone(clinic)
+    zone = clinic_zone(clinic)
     local = moment.astimezone(zone)
     now = local.time()
     if start < end:
@@ -337,10 +333,12 @@ def _wanted_for_recalls(now: datetime, configs: dict[int, SchedulingSettings]) -
         if config is None:
             continue
         clinic = config.clinic
-        if recall.due_on < now.astimezone(_zone(clinic)).date():
+        if recall.due_on < now.astimezone(clinic_zone(clinic)).date():
             continue  # overdue: the worklist shows it; an invitation is for before the due date
         invite_on = recall.due_on - timedelta(days=config.recall_invite_days)
-        due = max(datetime.combine(invite_on, RECALL_AT, tzinfo=_zone(clinic)), recall.created_at)
+        due = max(
+            datetime.combine(invite_on, RECALL_AT, tzinfo=clinic_zone(clinic)), recall.created_at
+        )
         if due > now + PLAN_AHEAD:
             continue
         item = Wanted(
@@ -944,7 +942,7 @@ def reminder_log(
         rows = rows.filter(kind=kind)
     if channel:
         rows = rows.filter(channel=channel)
-    zone = _zone(clinic or actor.clinic)
+    zone = clinic_zone(clinic or actor.clinic)
     if day_from is not None:
         rows = rows.filter(due_at__gte=datetime.combine(day_from, time(0, 0), tzinfo=zone))
     if day_to is not None:
