@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -255,20 +255,36 @@ def _validate(
         raise ValidationError(errors)
 
 
+# PostgreSQL's answers when tablets booking the same slot at once wait on each other inside the
+# exclusion constraint: one of them is chosen to give way (deadlock detected, or a
+# serialization failure). A single booking is simply saved again: it then waits for the others
+# to finish and is refused as an overlap (or goes through, if they gave up). A transaction that
+# already holds other bookings (a series of cycles) deadlocks again, and after the last attempt
+# is refused like an overlap, so its whole series is rolled back and the other tablet goes on.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+SAVE_ATTEMPTS = 3
+
+
 def _save_refusing_overlap(appointment: Appointment, slot: Slot) -> None:
     """Save in a savepoint; an overlap the database refuses (another tablet won the race)
     comes back as the same message the form would show."""
-    try:
-        with transaction.atomic():
-            appointment.save()
-    except IntegrityError as exc:
-        text = str(exc)
-        if "overlap" not in text:
-            raise
+    for attempt in range(1, SAVE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                appointment.save()
+            return
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) not in RETRY_SQLSTATES:
+                raise
+            if attempt < SAVE_ATTEMPTS:
+                continue
+        except IntegrityError as exc:
+            if "overlap" not in str(exc):
+                raise
         errors = overlaps(slot, appointment) or {
             "starts_at": "Someone has just booked that time. Choose another time."
         }
-        raise ValidationError(errors) from None
+        raise ValidationError(errors)
 
 
 # --- booking ---------------------------------------------------------------------------------

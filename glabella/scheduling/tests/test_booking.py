@@ -602,3 +602,47 @@ def test_the_loser_of_a_race_waits_for_the_winner_and_is_refused_in_words(race_w
     assert isinstance(results["second"], ValidationError), results
     assert "already has an appointment" in results["second"].message_dict["practitioner"][0]
     assert Appointment.objects.count() == 1
+
+
+def test_two_series_crossing_each_other_book_one_and_refuse_the_other_in_words(race_world):
+    """Two tablets each booking two appointments in one transaction (as the cycle planner does),
+    crossing each other: A books P 11:00 then Q 11:15, B books Q 11:00 then P 11:15. On
+    PostgreSQL each second booking waits inside the exclusion constraint for the other tablet:
+    a deadlock, which the database resolves by making one give way. That tablet's save is tried
+    again, waits for the other to finish and is refused as an overlap: no database error reaches
+    the person. On SQLite the second tablet waits for the write lock instead. Either way one
+    tablet's pair is booked and the other's is refused in words."""
+    world = race_world
+    booking.settings_for(world.clinic)
+    eleven = next_monday_at(11)
+    quarter_past = eleven + timedelta(minutes=15)
+    first_done = {"a": threading.Event(), "b": threading.Event()}
+    results: dict[str, object] = {}
+
+    def pair(me, other, first_who, second_who):
+        def run():
+            with transaction.atomic():
+                one = _book_in_race(world, eleven, who=first_who)()
+                first_done[me].set()
+                first_done[other].wait(timeout=3)  # on SQLite the other waits for our lock
+                two = _book_in_race(world, quarter_past, who=second_who)()
+            return (one, two)
+
+        return run
+
+    threads = [
+        _in_thread(pair("a", "b", Role.PRESCRIBER, Role.INJECTOR), results, "a"),
+        _in_thread(pair("b", "a", Role.INJECTOR, Role.PRESCRIBER), results, "b"),
+    ]
+    for t in threads:
+        t.join(timeout=60)
+    booked = [r for r in results.values() if isinstance(r, tuple)]
+    refused = [r for r in results.values() if isinstance(r, ValidationError)]
+    assert len(booked) == 1 and len(refused) == 1, results
+    words = " ".join(refused[0].messages)
+    if connection.vendor == "postgresql":
+        # The tablet that gave way could not see the other's bookings yet (not committed).
+        assert "Someone has just booked that time" in words
+    else:
+        assert "already has an appointment" in words
+    assert Appointment.objects.filter(starts_at__in=[eleven, quarter_past]).count() == 2
