@@ -64,6 +64,9 @@ INSTALLED_APPS = [
     "glabella.charting",
     "glabella.inventory",
     "glabella.scheduling",
+    "glabella.outcomes",
+    "glabella.photos",
+    "glabella.portal",
     "glabella.web",
 ]
 
@@ -218,3 +221,17 @@ GLABELLA_WORKER_INTERVAL = int(env("GLABELLA_WORKER_INTERVAL") or "60")
 # "may not have gone out" for a person to check; it is never resent by itself. Keep it well
 # above EMAIL_TIMEOUT and GLABELLA_SMS_TIMEOUT.
 GLABELLA_REMINDER_LEASE_SECONDS = int(env("GLABELLA_REMINDER_LEASE_SECONDS") or "600")
+
+# --- clinical photographs ---------------------------------------------------------
+# Stored privately and served only through a view that checks the role (never a public URL).
+# GLABELLA_PHOTO_STORAGE: "local" (default: files under GLABELLA_PHOTO_ROOT) or "s3" for
+# S3-compatible object storage (docs/photos.md lists the GLABELLA_S3_* variables).
+GLABELLA_PHOTO_STORAGE = env("GLABELLA_PHOTO_STORAGE") or "local"
+GLABELLA_PHOTO_ROOT = Path(env("GLABELLA_PHOTO_ROOT") or VAR_DIR / "private" / "photos")
+GLABELLA_PHOTO_MAX_BYTES = int(env("GLABELLA_PHOTO_MAX_BYTES") or str(15 * 1024 * 1024))
+
+# --- the patient's own pages (signed links) ---------------------------------------
+# How long a link sent to a patient works, and how many page requests one link (and one
+# address) may make per minute.
+GLABELLA_PORTAL_LINK_DAYS = int(env("GLABELLA_PORTAL_LINK_DAYS") or "14")
+GLABELLA_PORTAL_RATE_PER_MINUTE = int(env("GLABELLA_PORTAL_RATE_PER_MINUTE") or "60")

@@ -11,5 +11,8 @@ urlpatterns = [
     path("charting/", include("glabella.charting.urls")),
     path("inventory/", include("glabella.inventory.urls")),
     path("scheduling/", include("glabella.scheduling.urls")),
+    path("outcomes/", include("glabella.outcomes.urls")),
+    path("photos/", include("glabella.photos.urls")),
+    path("my/", include("glabella.portal.urls")),
     path("", include("glabella.web.urls")),
 ]

@@ -126,6 +126,36 @@ PERMISSIONS: dict[str, Permission] = {
         _STAFF,
         writes=True,
     ),
+    "outcome.view": Permission(
+        "See assessments, headache diaries, durations of effect, outcome plots and side effects",
+        _CLINICAL | {Role.AUDITOR},
+        writes=False,
+    ),
+    "outcome.record": Permission(
+        "Record assessments, diary days from paper, when the effect returned, and side effects",
+        _CLINICAL,
+        writes=True,
+    ),
+    "outcome.decide": Permission(
+        "Record the decision to continue or stop a treatment (chronic migraine)",
+        frozenset({Role.PRESCRIBER}),
+        writes=True,
+    ),
+    "photo.view": Permission(
+        "See a patient's clinical photographs",
+        _CLINICAL | {Role.AUDITOR},
+        writes=False,
+    ),
+    "photo.take": Permission(
+        "Take or upload clinical photographs",
+        _CLINICAL,
+        writes=True,
+    ),
+    "portal.manage": Permission(
+        "Send a patient the link to their own pages, show its QR code, or revoke it",
+        _STAFF,
+        writes=True,
+    ),
     "audit.view": Permission(
         "Read the organization's audit log",
         frozenset({Role.OWNER, Role.AUDITOR}),

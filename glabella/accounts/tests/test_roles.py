@@ -4,7 +4,14 @@ import pytest
 
 from glabella.accounts.roles import PERMISSIONS, WRITE_PERMISSIONS, Role, can, permissions_for
 
-CLINICAL_READ = {"patient.view_clinical", "consent.view", "session.view"}
+CLINICAL_READ = {
+    "patient.view_clinical",
+    "consent.view",
+    "session.view",
+    "outcome.view",
+    "photo.view",
+}
+CLINICAL_RECORD = {"outcome.record", "photo.take"}
 PATIENT_WRITE = {
     "patient.create",
     "patient.edit_contact",
@@ -16,23 +23,27 @@ EXPECTED = {
     # The owner runs the business; charting and signing are for the clinicians.
     Role.OWNER: {
         "patient.view_contact", *CLINICAL_READ, *PATIENT_WRITE, "consent.manage_templates",
+        *CLINICAL_RECORD, "portal.manage",
         "appointment.view", "appointment.edit", "audit.view", "organization.manage",
         "stock.view", "stock.receive", "stock.manage", "stock.recall",
     },
     Role.PRESCRIBER: {
         "patient.view_contact", *CLINICAL_READ, *PATIENT_WRITE, "consent.manage_templates",
         "session.chart", "session.sign", "session.override",
+        *CLINICAL_RECORD, "outcome.decide", "portal.manage",
         "appointment.view", "appointment.edit",
         "stock.view", "stock.receive", "stock.use", "stock.recall",
     },
     Role.INJECTOR: {
         "patient.view_contact", *CLINICAL_READ, *PATIENT_WRITE,
         "session.chart", "session.sign", "appointment.view", "appointment.edit",
+        *CLINICAL_RECORD, "portal.manage",
         "stock.view", "stock.receive", "stock.use",
     },
     Role.FRONT_DESK: {
         "patient.view_contact", "patient.create", "patient.edit_contact",
         "appointment.view", "appointment.edit", "stock.view", "stock.receive",
+        "portal.manage",
     },
     Role.AUDITOR: {
         "patient.view_contact", *CLINICAL_READ, "appointment.view", "audit.view",
