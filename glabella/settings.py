@@ -229,6 +229,16 @@ GLABELLA_REMINDER_LEASE_SECONDS = int(env("GLABELLA_REMINDER_LEASE_SECONDS") or 
 GLABELLA_PHOTO_STORAGE = env("GLABELLA_PHOTO_STORAGE") or "local"
 GLABELLA_PHOTO_ROOT = Path(env("GLABELLA_PHOTO_ROOT") or VAR_DIR / "private" / "photos")
 GLABELLA_PHOTO_MAX_BYTES = int(env("GLABELLA_PHOTO_MAX_BYTES") or str(15 * 1024 * 1024))
+# Larger pictures are refused (decompression bombs) or scaled down on the long side.
+GLABELLA_PHOTO_MAX_PIXELS = int(env("GLABELLA_PHOTO_MAX_PIXELS") or "64000000")
+GLABELLA_PHOTO_MAX_SIDE = int(env("GLABELLA_PHOTO_MAX_SIDE") or "4096")
+# S3-compatible storage (GLABELLA_PHOTO_STORAGE=s3; needs `pip install glabella[s3]`).
+GLABELLA_S3_BUCKET = env("GLABELLA_S3_BUCKET") or ""
+GLABELLA_S3_ENDPOINT_URL = env("GLABELLA_S3_ENDPOINT_URL") or ""
+GLABELLA_S3_ACCESS_KEY = env("GLABELLA_S3_ACCESS_KEY") or ""
+GLABELLA_S3_SECRET_KEY = env("GLABELLA_S3_SECRET_KEY") or ""
+GLABELLA_S3_REGION = env("GLABELLA_S3_REGION") or ""
+GLABELLA_S3_PREFIX = env("GLABELLA_S3_PREFIX") or "photos"
 
 # --- the patient's own pages (signed links) ---------------------------------------
 # How long a link sent to a patient works, and how many page requests one link (and one

@@ -32,6 +32,7 @@ __all__ = [
     "ShelfLife",
     "Storage",
     "UnknownProduct",
+    "brand_name",
     "product",
     "products",
 ]
@@ -291,3 +292,12 @@ def product(product_id: str) -> Product:
         raise UnknownProduct(
             f"Unknown product {product_id!r}: valid product ids are {', '.join(PRODUCT_IDS)}"
         ) from None
+
+
+def brand_name(product_id: str) -> str:
+    """The brand a person reads for PRODUCT_ID; an id not in the catalogue (an off-label or
+    withdrawn product recorded earlier) is shown as it was recorded."""
+    try:
+        return product(product_id).brand
+    except UnknownProduct:
+        return product_id

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from glabella.consent.categories import CHRONIC_MIGRAINE, COSMETIC, HYPERHIDROSIS, OTHER_MEDICAL
+from glabella.consent.categories import (
+    CHRONIC_MIGRAINE,
+    COSMETIC,
+    HYPERHIDROSIS,
+    OTHER_MEDICAL,
+    PHOTO_MARKETING,
+    PHOTOGRAPHY,
+)
 
 REVIEW_MARKER = (
     "[Default wording supplied with Glabella. The clinic must review and adapt this form "
@@ -131,6 +138,55 @@ These depend on where the injections are given, and usually pass within a few we
 {_MY_CONSENT}"""
 
 
+PHOTOGRAPHY_BODY = f"""{REVIEW_MARKER}
+
+{_HEADER}
+
+What is taken
+The clinic takes photographs of the areas being treated (for example the face, the neck or the underarms), before the treatment and at follow-up visits, always from the same angles and with the same expressions, so that the results can be compared. The photographs are taken with the clinic's own tablet or camera, never with a personal phone.
+
+Why
+The photographs are part of my medical record. They help the clinician plan each treatment, judge how well it worked and how long it lasted, and notice any side effect such as a drooping eyelid or an uneven result.
+
+Who sees them
+Only the clinic's staff who treat me or look after my record, and the people who check the clinic's records (auditors), can see them. They are not shown to anyone else, and not used for teaching, publication, a website, social media or advertising, unless I agree to that separately on the marketing form.
+
+How they are stored
+The photographs are stored privately, with my record, on the clinic's own system or its secure storage provider. Location data and camera details are removed from each photograph when it is saved. Every time a photograph is opened, the system records who opened it and when.
+
+How long they are kept
+As long as the clinic keeps my medical record, which the law requires for a number of years after my last visit. A photograph taken by mistake is marked as an error, hidden from everyday use, and kept with the record.
+
+Withdrawing
+I may refuse photographs and still be treated. I can withdraw this consent at any time by telling the clinic: no new photographs will then be taken. Photographs already taken stay in my medical record, because a medical record is never edited or deleted.
+
+My consent
+I have read this form, or it has been read to me, and I have had the chance to ask questions. I agree to clinical photographs being taken and kept in my medical record as described above."""
+
+
+PHOTO_MARKETING_BODY = f"""{REVIEW_MARKER}
+
+{_HEADER}
+
+What I am asked
+The clinic would like to use some of my clinical photographs to show its work: on its website, on its social media pages, in leaflets and in before-and-after examples shown to other patients. This is separate from the photographs kept in my medical record, and saying no does not change my treatment in any way.
+
+What is used
+Only photographs I have been shown and agreed to. The clinic chooses them from my record and marks each one for marketing use. My name, date of birth and other details are never shown with them. My face may be recognisable unless the clinic crops the photograph; I can ask for that.
+
+Who sees them
+Anyone who visits the clinic's website or social media pages, or reads its leaflets. Once a photograph is published on the internet, other people can copy it, and the clinic cannot control those copies.
+
+How long
+The clinic may use the marked photographs for as long as this consent is valid. When it ends, the clinic stops any new use of them.
+
+Withdrawing
+I can withdraw this consent at any time by telling the clinic. The clinic will then stop any new use of my photographs at once, and remove them from its own website and social media pages within 30 days. It cannot recall leaflets already printed or copies made by other people.
+
+My consent
+I have read this form, or it has been read to me, and I have had the chance to ask questions. I agree to the clinic using my photographs for marketing as described above. I know I do not have to agree to this to be treated."""
+
+
 DEFAULTS: dict[str, DefaultTemplate] = {
     COSMETIC: DefaultTemplate(
         "Consent to botulinum toxin treatment for lines and wrinkles", COSMETIC_BODY
@@ -143,5 +199,9 @@ DEFAULTS: dict[str, DefaultTemplate] = {
     ),
     OTHER_MEDICAL: DefaultTemplate(
         "Consent to botulinum toxin treatment for a medical condition", OTHER_MEDICAL_BODY
+    ),
+    PHOTOGRAPHY: DefaultTemplate("Consent to clinical photographs", PHOTOGRAPHY_BODY),
+    PHOTO_MARKETING: DefaultTemplate(
+        "Consent to the use of photographs in marketing", PHOTO_MARKETING_BODY
     ),
 }

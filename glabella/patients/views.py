@@ -12,6 +12,7 @@ from glabella.accounts.actor import Actor
 from glabella.accounts.decorators import require
 from glabella.charting import services as charting_services
 from glabella.consent import services as consent_services
+from glabella.outcomes import durations
 from glabella.patients import screening, services
 from glabella.patients.forms import (
     CloseItemForm,
@@ -74,6 +75,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context["sessions"] = charting_services.sessions_for(patient)
     if actor.can("appointment.view"):
         context["appointments"] = list(booking.upcoming_for_patient(patient)[:10])
+    if actor.can("outcome.view"):
+        context["fading_flags"] = durations.fading(patient)
     if clinical:
         items = list(patient.history.select_related("recorded_by").order_by("-recorded_at"))
         flags = services.patient_flags(patient)

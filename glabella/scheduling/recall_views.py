@@ -55,11 +55,7 @@ def _today(actor: Actor) -> date:
     return timezone.localtime(timezone.now(), _zone(actor)).date()
 
 
-def _brand(product_id: str) -> str:
-    try:
-        return catalogue.product(product_id).brand
-    except catalogue.UnknownProduct:
-        return product_id
+_brand = catalogue.brand_name
 
 
 INDICATION_NAMES = {i.id: i.name for i in indications.indications()}

@@ -28,9 +28,12 @@ same planning and reconciling code, so they agree row for row.
   Where neither the clinic, the patient nor the reference gives an interval (the indication
   ``other``; a product used off-label) no recall is kept: the clinic books by hand.
 - **Personalised.** ``durations(patient, indication, product_id)`` may return the patient's own
-  measured duration of effect (a ``DurationOutcome``, recorded by the outcomes work); the core
-  then uses it instead of the usual interval, still never before the minimum, and the row is
-  marked ``personalised``.
+  measured duration of effect (a ``DurationOutcome``); the core then uses it instead of the
+  usual interval, still never before the minimum, and the row is marked ``personalised``. The
+  default, :func:`personal`, is the patient's own median from the returns of effect recorded
+  in ``glabella.outcomes.durations`` (2 or more of them for that indication and product
+  family). The batch paths load it per chunk: one query for which of the chunk's patients have
+  any such record, and a few more only when some do. ``durations=None`` leaves it out.
 - **A new treatment** closes the current row as *treated* and opens a new one from it.
 - **A correction** (an amendment, a void, an outside record entered in error) recomputes the
   current row in place. A recompute that keeps the same basis (same treatment, date and
@@ -100,6 +103,16 @@ from glabella.scheduling.models import (
 Durations = Callable[[Patient, str, str], DurationOutcome | None]
 """``durations(patient, indication, product_id)``: the patient's own measured duration of effect
 for that indication and product, or None. Supplied by the outcomes work (issue 7)."""
+
+
+def personal(patient: Patient, indication: str, product_id: str) -> DurationOutcome | None:
+    """The default ``durations``: PATIENT's own median duration of effect for INDICATION and
+    PRODUCT_ID's family, from the returns recorded in ``glabella.outcomes.durations`` (None
+    under 2 of them). Refreshes load it for a whole chunk at once (see ``_refresh_chunk``)."""
+    from glabella.outcomes.durations import personal_duration_for
+
+    return personal_duration_for(patient, indication, product_id)
+
 
 Progress = Callable[[int, int], None]
 
@@ -672,11 +685,26 @@ def _refresh_chunk(
         r.pk for rows in current.values() for r in rows if r.state == RecallState.BOOKED
     )
     total = Changes()
+    only: frozenset[int] | None = None  # the patients the durations are asked about (None: all)
+    if durations is personal:
+        # The default, for the whole chunk at once: the patients without any recorded return
+        # of effect (nearly all of them, in a big rebuild) cost one query in all.
+        from glabella.outcomes import durations as outcome_durations
+
+        preloaded = outcome_durations.preload(organization_id, list(facts))
+        durations, only = preloaded, preloaded.patient_ids
+        needed = [pid for pid in only if pid not in (patient_objects or {})]
+        if needed:
+            patient_objects = {
+                **(patient_objects or {}),
+                **{p.pk: p for p in Patient.objects.filter(pk__in=needed)},
+            }
     for pid, f in facts.items():
+        asked = durations if only is None or pid in only else None
         patient = patient_objects.get(pid) if patient_objects else None
-        if durations is not None and patient is None:
+        if asked is not None and patient is None:
             patient = Patient.objects.get(pk=pid)
-        wanted = plan(f, days, durations, patient)
+        wanted = plan(f, days, asked, patient)
         changes = reconcile(f, organization_id, current.get(pid, []), wanted, booked, now)
         total.create += changes.create
         total.update += changes.update
@@ -687,12 +715,13 @@ def _refresh_chunk(
 # --- the public entry points -----------------------------------------------------------------
 
 
-def refresh(patient: Patient, *, durations: Durations | None = None) -> Changes:
+def refresh(patient: Patient, *, durations: Durations | None = personal) -> Changes:
     """Recompute PATIENT's current recalls (see the module docstring). Returns what changed.
 
-    ``durations``: optional ``durations(patient, indication, product_id) -> DurationOutcome |
-    None``, the patient's own measured duration of effect (recorded by the outcomes work,
-    issue 7); the due date then follows it, never before the minimum interval. Default none.
+    ``durations``: ``durations(patient, indication, product_id) -> DurationOutcome | None``,
+    the patient's own measured duration of effect; the due date then follows it, never before
+    the minimum interval. Default :func:`personal` (the recorded returns of effect); None
+    leaves it out.
     Runs in the caller's transaction (or its own), locking the patient row so two changes of
     one patient at once do not both open a recall.
     """
@@ -726,7 +755,7 @@ def clinic_interval_changed(clinic: Clinic) -> int:
             .values_list("pk", "date_of_birth", "home_clinic_id")
         )
         with transaction.atomic():
-            changes = _refresh_chunk(clinic.organization_id, rows, None)
+            changes = _refresh_chunk(clinic.organization_id, rows, personal)
         changed += len(changes)
     return changed
 
@@ -742,7 +771,7 @@ def rebuild_all(
     organization: Organization,
     progress: Progress | None = None,
     *,
-    durations: Durations | None = None,
+    durations: Durations | None = personal,
     chunk: int = CHUNK,
 ) -> int:
     """Refresh every patient of ORGANIZATION, CHUNK patients at a time (streamed by primary key,
@@ -762,7 +791,7 @@ def rebuild_all(
         if not rows:
             break
         objects = None
-        if durations is not None:
+        if durations is not None and durations is not personal:
             objects = {p.pk: p for p in Patient.objects.filter(pk__in=[r[0] for r in rows])}
         with transaction.atomic():
             changed += len(_refresh_chunk(organization.pk, rows, durations, objects))

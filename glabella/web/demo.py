@@ -31,6 +31,7 @@ from glabella.patients import screening, services
 from glabella.patients.models import Patient, name_key
 from glabella.scheduling import booking, feeds
 from glabella.scheduling.models import Appointment, AppointmentStatus, Room
+from glabella.web import demo_outcomes
 
 DEMO_ORG = "Glabella Demo Clinics"
 DEMO_PASSWORD = "glabella-demo-2026"  # noqa: S105  (published demo login, demo data only)
@@ -194,6 +195,13 @@ def load(*, patients: int = 60, seed: int = 2026, now: datetime | None = None) -
         _demo_stock(staff, leeds, owner_actor)
         desk = Actor(org, members[Role.FRONT_DESK].user, main_clinic, Role.FRONT_DESK, "demo")
         _demo_schedule(org, owner_actor, desk, leeds, prescriber, injector.user, now)
+        demo_outcomes.load(
+            rng,
+            staff,
+            leeds,
+            Actor(org, prescriber, second, Role.PRESCRIBER, "demo"),
+            timezone.localdate(),
+        )
     return org
 
 

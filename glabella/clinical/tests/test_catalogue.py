@@ -344,3 +344,8 @@ def test_unknown_source_raises_key_error() -> None:
         sources.get("S999")
     assert not sources.exists("S27")
     assert sources.exists("S105")
+
+
+def test_brand_name_reads_the_brand_and_keeps_an_unknown_id_as_recorded():
+    assert catalogue.brand_name("botox") == catalogue.product("botox").brand
+    assert catalogue.brand_name("withdrawn_toxin") == "withdrawn_toxin"

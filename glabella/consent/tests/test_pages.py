@@ -100,7 +100,7 @@ def test_a_patient_without_consents_has_a_clear_empty_state(world, forms):
     page = world.client("injector").get(reverse("consent:patient", args=[world.patient.pk]))
     body = page.content.decode()
     assert "No consent has been recorded" in body
-    assert body.count(">Take consent</a>") == 4
+    assert body.count(">Take consent</a>") == 6  # four treatments, photographs, marketing
 
 
 def test_front_desk_cannot_see_consents(world, consents):
@@ -343,7 +343,8 @@ def test_the_patient_page_include_renders_the_summary(world, consents):
     )
     valid_until = consents[0].valid_until.strftime("%d/%m/%Y")
     assert f"valid until {valid_until}" in html
-    assert html.count(">Take consent</a>") == 2  # hyperhidrosis, other medical
+    # hyperhidrosis, other medical, photographs, marketing
+    assert html.count(">Take consent</a>") == 4
     assert reverse("consent:take", args=[patient.pk, "hyperhidrosis"]) in html
     none_for_front_desk = render_to_string(
         "consent/_patient_consents.html",

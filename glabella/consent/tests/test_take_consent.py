@@ -127,11 +127,19 @@ def test_summary_per_category(world, forms):
     consent = drawn(world)
     old = paper(world, today - timedelta(days=800), category="chronic-migraine")
     summary = {s.category: s for s in services.summary_for(world.patient, today)}
-    assert list(summary) == ["cosmetic", "chronic-migraine", "hyperhidrosis", "other-medical"]
+    assert list(summary) == [
+        "cosmetic",
+        "chronic-migraine",
+        "hyperhidrosis",
+        "other-medical",
+        "photography",
+        "photo-marketing",
+    ]
     assert summary["cosmetic"].consent == consent
     assert summary["chronic-migraine"].consent is None
     assert summary["chronic-migraine"].latest == old
     assert summary["hyperhidrosis"].consent is None and summary["hyperhidrosis"].latest is None
+    assert summary["photography"].consent is None and summary["photo-marketing"].consent is None
 
 
 def test_paper_scans_of_each_allowed_type_are_stored_under_media(world, forms):

@@ -20,7 +20,7 @@ def test_default_forms_are_made_once_per_category_and_only_once(world):
     assert all(t.version == 1 and t.is_current for t in rows)
 
 
-def test_a_new_organization_gets_four_reviewable_default_forms(world):
+def test_a_new_organization_gets_six_reviewable_default_forms(world):
     org = Organization.objects.create(name="Gamma Clinic")
     created = services.ensure_default_templates(org)
     assert sorted(t.category for t in created) == sorted(CATEGORIES)
@@ -33,13 +33,21 @@ def test_a_new_organization_gets_four_reviewable_default_forms(world):
     assert "31" in texts["chronic-migraine"] and "12 weeks" in texts["chronic-migraine"]
     assert "compensatory sweating" in texts["hyperhidrosis"]
     assert "intradermal" in texts["hyperhidrosis"]
+    # The photograph forms say what is taken, who sees it, how it is kept, for how long,
+    # and how to withdraw; and neither is a treatment consent.
+    for category in ("photography", "photo-marketing"):
+        for heading in ("Who sees them", "Withdrawing"):
+            assert f"\n{heading}\n" in texts[category]
+        assert "spread" not in texts[category]
+    assert "Location data" in texts["photography"] and "medical record" in texts["photography"]
+    assert "website" in texts["photo-marketing"] and "30 days" in texts["photo-marketing"]
     assert (
         AuditEvent.objects.filter(organization=org, object_type="consent.consenttemplate").count()
-        == 4
+        == 6
     )
     # Other organizations are untouched, and a second call changes nothing.
     assert services.ensure_default_templates(org) == []
-    assert ConsentTemplate.objects.for_org(org).count() == 4
+    assert ConsentTemplate.objects.for_org(org).count() == 6
 
 
 def test_a_new_version_becomes_current_and_the_old_one_stays(world, forms):
