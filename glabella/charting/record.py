@@ -285,11 +285,7 @@ def _protocol_name(protocol_id: str) -> str:
         return protocol_id
 
 
-def _indication_name(indication_id: str) -> str:
-    try:
-        return indications.get(indication_id).name
-    except KeyError:
-        return indication_id
+_indication_name = indications.display_name
 
 
 _DETAIL_LABELS = {

@@ -47,6 +47,7 @@ __all__ = [
     "SiteLimit",
     "UnitsGuard",
     "UnknownIndication",
+    "display_name",
     "dosing",
     "exists",
     "get",
@@ -382,6 +383,12 @@ def indications() -> list[Indication]:
 def exists(indication_id: str) -> bool:
     """Whether ``indication_id`` is one of :data:`INDICATION_IDS`."""
     return isinstance(indication_id, str) and indication_id in INDICATION_IDS
+
+
+def display_name(indication_id: str) -> str:
+    """The indication's name for people; an id not in the reference (one recorded before it was
+    renamed, or "") is shown as it was recorded."""
+    return get(indication_id).name if exists(indication_id) else indication_id
 
 
 def get(indication_id: str) -> Indication:

@@ -368,9 +368,7 @@ def _side(side: str) -> str:
 
 
 def _indication_name(indication: str) -> str:
-    return (
-        indications.get(indication).name.lower() if indications.exists(indication) else indication
-    )
+    return indications.display_name(indication).lower()
 
 
 # --------------------------------------------------------------------------------------------

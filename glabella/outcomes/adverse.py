@@ -122,11 +122,7 @@ def _u(value: Decimal) -> str:
 _brand = catalogue.brand_name
 
 
-def _indication_name(indication_id: str) -> str:
-    try:
-        return indications.get(indication_id).name
-    except KeyError:
-        return indication_id
+_indication_name = indications.display_name
 
 
 def _area_label(area: str) -> str:

@@ -79,13 +79,20 @@ def local_today(actor: Actor | None, patient: Patient) -> date:
     return timezone.localtime(timezone.now(), zone).date()
 
 
+def require_unless_patient(actor: Actor, via: str, permission: str) -> None:
+    """Staff need PERMISSION. The patient's own pages (``via=portal``, an actor with no role,
+    built from the link they have authenticated) need none; a staff actor passing
+    ``via=portal`` still needs it."""
+    if not (via == Via.PORTAL and actor.role is None):
+        actor.require(permission)
+
+
 def check_patient(actor: Actor, patient: Patient, via: str, permission: str) -> None:
-    """The patient must be of the actor's organization; staff need PERMISSION. The patient's
-    own pages (``via=portal``) have authenticated the patient's link already."""
+    """The patient must be of the actor's organization; staff need PERMISSION (see
+    :func:`require_unless_patient`)."""
     if patient.organization_id != actor.organization.pk:
         raise PermissionError("That patient belongs to another organization.")
-    if via != Via.PORTAL:
-        actor.require(permission)
+    require_unless_patient(actor, via, permission)
 
 
 def injection_dates(patient: Patient, today: date | None = None) -> list[date]:

@@ -59,6 +59,7 @@ from glabella.clinical.duration import (
 from glabella.clinical.safety import PastTreatment
 from glabella.clinical.schedule import DurationOutcome
 from glabella.clinical.settings import ClinicalSettings
+from glabella.outcomes.diary import require_unless_patient
 from glabella.outcomes.models import EffectReturn, Rater, Via
 from glabella.patients.models import Patient
 
@@ -104,11 +105,7 @@ def brand(product_id: str) -> str:
         return product_id or "an unknown product"
 
 
-def indication_name(indication: str) -> str:
-    try:
-        return indications.get(indication).name
-    except KeyError:
-        return indication
+indication_name = indications.display_name
 
 
 def clinic_today(clinic: Clinic | None) -> date:
@@ -309,8 +306,7 @@ def preload(
 
 
 def _check_actor(actor: Actor, organization_id: int, via: str) -> None:
-    if not (via == Via.PORTAL and actor.role is None):
-        actor.require("outcome.record")
+    require_unless_patient(actor, via, "outcome.record")
     if organization_id != actor.organization.pk:
         raise PermissionError("That treatment belongs to another organization.")
 

@@ -194,7 +194,7 @@ def _session_choices(sessions: list[TreatmentSession]) -> list[tuple[int, str]]:
     return [
         (
             s.pk,
-            f"{fmt(s.treated_on)} · {INDICATION_NAMES.get(s.indication, s.indication)} · "
+            f"{fmt(s.treated_on)} · {indications.display_name(s.indication)} · "
             f"{_brand(s.product_id)}",
         )
         for s in sessions

@@ -449,9 +449,6 @@ def upcoming(link: PatientLink, now: datetime | None = None) -> list[Upcoming]:
 _brand = catalogue.brand_name
 
 
-INDICATION_NAMES = {i.id: i.name for i in indications.indications()}
-
-
 def area_words(area: str) -> str:
     text = (area or "").replace("-", " ").replace("_", " ").strip()
     return text[:1].upper() + text[1:]
@@ -509,7 +506,7 @@ def treatments(link: PatientLink) -> list[Treatment]:
                 session_id=s.pk,
                 treated_on=s.treated_on,
                 product=brand,
-                indication=INDICATION_NAMES.get(s.indication, s.indication),
+                indication=indications.display_name(s.indication),
                 total_units=total,
                 units=units_text(total, brand),
                 areas=[area_words(a) for a in areas],

@@ -503,10 +503,7 @@ def _initial(request: HttpRequest) -> tuple[dict[str, Any], Patient | None, Reca
     return initial, patient, recall
 
 
-def _indication_name(indication_id: str) -> str:
-    if indications.exists(indication_id):
-        return indications.get(indication_id).name
-    return indication_id
+_indication_name = indications.display_name
 
 
 def _kept(request: HttpRequest, source: Any) -> dict[str, str]:

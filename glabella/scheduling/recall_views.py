@@ -164,7 +164,7 @@ def _rows(
     for r in page.rows:
         row = Row(
             recall=r,
-            indication=INDICATION_NAMES.get(r.indication, r.indication),
+            indication=indications.display_name(r.indication),
             product=_brand(r.product_id),
             no_reminder=recalls.why_no_reminder(r.patient, zone),
             book_url=book_url(r),
@@ -288,7 +288,7 @@ def recall_state(request: HttpRequest, pk: int) -> HttpResponse:
     }[RecallState(row.state)]
     messages.success(
         request,
-        f"{patient.full_name}, {INDICATION_NAMES.get(row.indication, row.indication)}: {done}.",
+        f"{patient.full_name}, {indications.display_name(row.indication)}: {done}.",
     )
     return redirect(back)
 

@@ -357,10 +357,7 @@ def _brand(product_id: str) -> str:
 
 
 def _indication_name(indication: str) -> str:
-    try:
-        return indications.get(indication).name.lower()
-    except KeyError:
-        return indication
+    return indications.display_name(indication).lower()
 
 
 # --- reconciling: from the current rows to the wanted ones ------------------------------------

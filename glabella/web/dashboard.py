@@ -41,12 +41,7 @@ def url_or(name: str, fallback: str = "", *args: object) -> str:
         return fallback
 
 
-def indication_name(indication_id: str) -> str:
-    if not indication_id:
-        return ""
-    if indications.exists(indication_id):
-        return indications.get(indication_id).name
-    return indication_id
+indication_name = indications.display_name
 
 
 @dataclass(frozen=True)

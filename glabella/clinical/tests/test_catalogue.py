@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from glabella.clinical import _reference, catalogue, sources
+from glabella.clinical import _reference, catalogue, indications, sources
 from glabella.clinical.catalogue import UnknownProduct
 
 D = Decimal
@@ -349,3 +349,9 @@ def test_unknown_source_raises_key_error() -> None:
 def test_brand_name_reads_the_brand_and_keeps_an_unknown_id_as_recorded():
     assert catalogue.brand_name("botox") == catalogue.product("botox").brand
     assert catalogue.brand_name("withdrawn_toxin") == "withdrawn_toxin"
+
+
+def test_indication_display_name_reads_the_name_and_keeps_an_unknown_id_as_recorded():
+    assert indications.display_name("chronic-migraine") == indications.get("chronic-migraine").name
+    assert indications.display_name("retired-indication") == "retired-indication"
+    assert indications.display_name("") == ""

@@ -291,3 +291,16 @@ def test_few_medication_days_are_not_overuse(world):
     fill(world, TODAY - timedelta(days=89), 90, 10, medication=3)
     overuse = diary.summary(world.patient, TODAY).overuse
     assert not overuse.overuse and "No ICHD-3" in overuse.source
+
+
+def test_a_staff_member_cannot_skip_their_permission_by_claiming_the_patients_pages(world):
+    with pytest.raises(PermissionDenied):
+        diary.record_day(
+            world.actor("front_desk"),
+            world.patient,
+            TODAY,
+            headache=True,
+            via=Via.PORTAL,
+            today=TODAY,
+        )
+    assert not DiaryEntry.objects.exists()
