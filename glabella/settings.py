@@ -67,7 +67,9 @@ INSTALLED_APPS = [
     "glabella.outcomes",
     "glabella.photos",
     "glabella.portal",
+    "glabella.interop",
     "glabella.web",
+    "ninja",  # serves the API docs' Swagger UI from its own static files (no CDN)
 ]
 
 MIDDLEWARE = [
@@ -245,3 +247,12 @@ GLABELLA_S3_PREFIX = env("GLABELLA_S3_PREFIX") or "photos"
 # address) may make per minute.
 GLABELLA_PORTAL_LINK_DAYS = int(env("GLABELLA_PORTAL_LINK_DAYS") or "14")
 GLABELLA_PORTAL_RATE_PER_MINUTE = int(env("GLABELLA_PORTAL_RATE_PER_MINUTE") or "60")
+
+# --- interoperability: exports, imports, API ----------------------------------------
+# Export jobs (FHIR bulk export, full export) write their files here, privately; they are
+# served only through views that check the role and the organization.
+GLABELLA_EXPORT_ROOT = Path(env("GLABELLA_EXPORT_ROOT") or VAR_DIR / "private" / "exports")
+# Finished export files are kept this many hours, then deleted (the job row stays).
+GLABELLA_EXPORT_KEEP_HOURS = int(env("GLABELLA_EXPORT_KEEP_HOURS") or "24")
+# The largest CSV file the import accepts (bytes).
+GLABELLA_IMPORT_MAX_BYTES = int(env("GLABELLA_IMPORT_MAX_BYTES") or str(50 * 1024 * 1024))

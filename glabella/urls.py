@@ -14,5 +14,8 @@ urlpatterns = [
     path("outcomes/", include("glabella.outcomes.urls")),
     path("photos/", include("glabella.photos.urls")),
     path("my/", include("glabella.portal.urls")),
+    path("api/v1/", include("glabella.interop.api.urls")),
+    path("fhir/r4/", include("glabella.interop.fhir.urls")),
+    path("interop/", include("glabella.interop.urls")),
     path("", include("glabella.web.urls")),
 ]

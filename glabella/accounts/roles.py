@@ -156,6 +156,21 @@ PERMISSIONS: dict[str, Permission] = {
         _STAFF,
         writes=True,
     ),
+    "api.token": Permission(
+        "Create and revoke one's own personal API tokens (a token can do only what the role can)",
+        _ALL,
+        writes=False,
+    ),
+    "data.import": Permission(
+        "Import patients, medical history, past treatments and lots from CSV files",
+        frozenset({Role.OWNER}),
+        writes=True,
+    ),
+    "data.export": Permission(
+        "Export all of the organization's data (FHIR bulk export, full export download)",
+        frozenset({Role.OWNER}),
+        writes=False,
+    ),
     "audit.view": Permission(
         "Read the organization's audit log",
         frozenset({Role.OWNER, Role.AUDITOR}),

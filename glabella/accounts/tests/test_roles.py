@@ -26,28 +26,29 @@ EXPECTED = {
         *CLINICAL_RECORD, "portal.manage",
         "appointment.view", "appointment.edit", "audit.view", "organization.manage",
         "stock.view", "stock.receive", "stock.manage", "stock.recall",
+        "api.token", "data.import", "data.export",
     },
     Role.PRESCRIBER: {
         "patient.view_contact", *CLINICAL_READ, *PATIENT_WRITE, "consent.manage_templates",
         "session.chart", "session.sign", "session.override",
         *CLINICAL_RECORD, "outcome.decide", "portal.manage",
         "appointment.view", "appointment.edit",
-        "stock.view", "stock.receive", "stock.use", "stock.recall",
+        "stock.view", "stock.receive", "stock.use", "stock.recall", "api.token",
     },
     Role.INJECTOR: {
         "patient.view_contact", *CLINICAL_READ, *PATIENT_WRITE,
         "session.chart", "session.sign", "appointment.view", "appointment.edit",
         *CLINICAL_RECORD, "portal.manage",
-        "stock.view", "stock.receive", "stock.use",
+        "stock.view", "stock.receive", "stock.use", "api.token",
     },
     Role.FRONT_DESK: {
         "patient.view_contact", "patient.create", "patient.edit_contact",
         "appointment.view", "appointment.edit", "stock.view", "stock.receive",
-        "portal.manage",
+        "portal.manage", "api.token",
     },
     Role.AUDITOR: {
         "patient.view_contact", *CLINICAL_READ, "appointment.view", "audit.view",
-        "stock.view", "stock.recall",
+        "stock.view", "stock.recall", "api.token",
     },
 }
 # fmt: on

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from glabella.interop.api.core import api
+
+urlpatterns = [path("", api.urls)]
