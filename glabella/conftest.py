@@ -106,6 +106,7 @@ def live_world(transactional_db: None) -> World:
 def _media_in_tmp(settings: object, tmp_path: object) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")  # type: ignore[attr-defined,operator]
     settings.GLABELLA_PHOTO_ROOT = tmp_path / "photos"  # type: ignore[attr-defined,operator]
+    settings.GLABELLA_EXPORT_ROOT = tmp_path / "exports"  # type: ignore[attr-defined,operator]
 
 
 @pytest.fixture(autouse=True)
