@@ -33,6 +33,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from bench import generate  # noqa: E402
+from bench.bench_export import EXPORT_CASES  # noqa: E402
 from bench.cases import CASES  # noqa: E402
 
 POINTS = int(os.environ.get("BENCH_POINTS", "1000000"))
@@ -69,7 +70,7 @@ def main() -> int:
     org = generate.generate(POINTS)
     generate.generate_recalls(PATIENTS, SESSIONS)
     results = []
-    for case in CASES:
+    for case in [*CASES, *EXPORT_CASES]:
         ctx = case.setup(org)
         ours_ms, ours = median_ms(lambda: case.ours(ctx), REPEAT)  # noqa: B023
         base_ms, base = median_ms(lambda: case.baseline(ctx), REPEAT)  # noqa: B023

@@ -122,6 +122,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
         "PRAGMA foreign_keys=ON;",
     }
+    # Tests use a file too (not Django's shared-cache in-memory database, whose table locks
+    # fail at once instead of waiting), so background jobs and live-server pages meet the same
+    # locking as in use. One file per test process.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
@@ -254,5 +258,8 @@ GLABELLA_PORTAL_RATE_PER_MINUTE = int(env("GLABELLA_PORTAL_RATE_PER_MINUTE") or 
 GLABELLA_EXPORT_ROOT = Path(env("GLABELLA_EXPORT_ROOT") or VAR_DIR / "private" / "exports")
 # Finished export files are kept this many hours, then deleted (the job row stays).
 GLABELLA_EXPORT_KEEP_HOURS = int(env("GLABELLA_EXPORT_KEEP_HOURS") or "24")
+# A running export job that has not shown a sign of life for this long (its process died) is
+# marked failed, so it never stays "running" forever.
+GLABELLA_EXPORT_STALE_MINUTES = int(env("GLABELLA_EXPORT_STALE_MINUTES") or "10")
 # The largest CSV file the import accepts (bytes).
 GLABELLA_IMPORT_MAX_BYTES = int(env("GLABELLA_IMPORT_MAX_BYTES") or str(50 * 1024 * 1024))

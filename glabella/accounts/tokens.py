@@ -80,12 +80,31 @@ def revoke_token(actor: Actor, token: ApiToken) -> None:
         audit.record(actor, "update", token, label=str(token), detail={"revoked": True})
 
 
-def actor_for_token(
-    raw: str, *, ip: str = "", request_id: str = "", via: str = "api"
-) -> Actor | None:
-    """The actor a bearer token stands for, or None (unknown, revoked, expired or inactive)."""
+# Why a bearer token was refused, in words (the 401 answer says which; the caller holds the
+# secret, so naming the reason reveals nothing they could not know).
+SIGN_IN = (
+    "Sign in with a personal API token: send the header "
+    "'Authorization: Bearer <token>'. Tokens are made on your settings page."
+)
+UNKNOWN = "That API token is not known. Check you copied all of it, or make a new one."
+REVOKED = "That API token was revoked. Make a new one on your settings page."
+EXPIRED = "That API token has expired. Make a new one on your settings page."
+INACTIVE = "That API token's account or clinic role has been switched off. Ask your clinic's owner."
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """The result of checking a bearer token: the actor, or the reason it was refused."""
+
+    actor: Actor | None
+    problem: str = ""
+
+
+def check_token(raw: str, *, ip: str = "", request_id: str = "", via: str = "api") -> TokenCheck:
+    """The actor a bearer token stands for, or why there is none (unknown, revoked, expired,
+    or its user or membership inactive). Notes when it was last used (at most once a minute)."""
     if not raw.startswith(PREFIX) or len(raw) > 100:
-        return None
+        return TokenCheck(None, UNKNOWN)
     token = (
         ApiToken.objects.select_related(
             "membership", "membership__clinic", "membership__organization", "user"
@@ -93,17 +112,19 @@ def actor_for_token(
         .filter(token_hash=hash_token(raw))
         .first()
     )
-    if token is None or token.revoked_at is not None:
-        return None
+    if token is None:
+        return TokenCheck(None, UNKNOWN)
+    if token.revoked_at is not None:
+        return TokenCheck(None, REVOKED)
     now = timezone.now()
     if token.expires_at is not None and token.expires_at <= now:
-        return None
+        return TokenCheck(None, EXPIRED)
     m = token.membership
     if not m.is_active or not token.user.is_active:
-        return None
+        return TokenCheck(None, INACTIVE)
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return Actor(
+    actor = Actor(
         organization=m.organization,
         user=token.user,
         clinic=m.clinic,
@@ -112,18 +133,31 @@ def actor_for_token(
         request_id=request_id,
         via=via,
     )
+    return TokenCheck(actor)
 
 
-def actor_for_request(request: object, via: str = "api") -> Actor | None:
-    """The actor of an ``Authorization: Bearer <token>`` header, or None."""
+def actor_for_token(
+    raw: str, *, ip: str = "", request_id: str = "", via: str = "api"
+) -> Actor | None:
+    """The actor a bearer token stands for, or None (unknown, revoked, expired or inactive)."""
+    return check_token(raw, ip=ip, request_id=request_id, via=via).actor
+
+
+def check_request(request: object, via: str = "api") -> TokenCheck:
+    """Check the ``Authorization: Bearer <token>`` header of REQUEST."""
     meta = getattr(request, "META", {})
     header = str(meta.get("HTTP_AUTHORIZATION", ""))
-    scheme, _, raw = header.partition(" ")
+    scheme, _, raw = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
-        return None
-    return actor_for_token(
+        return TokenCheck(None, SIGN_IN)
+    return check_token(
         raw.strip(),
         ip=str(meta.get("REMOTE_ADDR", "")),
         request_id=str(getattr(request, "request_id", "")),
         via=via,
     )
+
+
+def actor_for_request(request: object, via: str = "api") -> Actor | None:
+    """The actor of an ``Authorization: Bearer <token>`` header, or None."""
+    return check_request(request, via=via).actor

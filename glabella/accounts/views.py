@@ -1,15 +1,23 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from glabella.accounts.actor import Actor
 from glabella.accounts.decorators import signed_in
-from glabella.accounts.forms import LoginForm
+from glabella.accounts.forms import LoginForm, TokenForm
 from glabella.accounts.middleware import SESSION_CLINIC_KEY
-from glabella.accounts.models import Membership
+from glabella.accounts.models import ApiToken, Membership
+from glabella.accounts.tokens import NewToken, create_token, revoke_token
 
 
 class LoginView(auth_views.LoginView):
@@ -31,3 +39,94 @@ def switch_clinic(request: HttpRequest, clinic_id: int) -> HttpResponse:
     request.session[SESSION_CLINIC_KEY] = membership.clinic_id
     messages.success(request, f"You are now working at {membership.clinic.name}.")
     return redirect("web:dashboard")
+
+
+# --- the user's settings: memberships and personal API tokens ---------------------------------
+
+
+def _token_rows(tokens: Iterable[ApiToken], now: datetime) -> list[dict[str, Any]]:
+    rows = []
+    for t in tokens:
+        if t.revoked_at is not None:
+            state = "revoked"
+        elif t.expires_at is not None and t.expires_at <= now:
+            state = "expired"
+        else:
+            state = "active"
+        rows.append({"token": t, "state": state})
+    return rows
+
+
+@signed_in
+def settings_page(request: HttpRequest) -> HttpResponse:
+    """Memberships, personal API tokens (create: the secret is shown once, on this answer
+    only; revoke), and for an owner the organization's other active tokens."""
+    actor = Actor.from_request(request)
+    memberships = list(
+        Membership.objects.filter(user=request.user, organization=actor.organization)
+        .select_related("clinic")
+        .order_by("clinic__name")
+    )
+    active = [m for m in memberships if m.is_active]
+    form = TokenForm(
+        request.POST or None,
+        memberships=active,
+        current=getattr(request.membership, "pk", None),  # type: ignore[attr-defined]
+    )
+    new_token: NewToken | None = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            m = form.chosen()
+            days = form.cleaned_data["expires"]
+            expires_at = None if days == "never" else timezone.now() + timedelta(days=int(days))
+            me = Actor(
+                m.organization, m.user, m.clinic, m.role, ip=actor.ip, request_id=actor.request_id
+            )
+            try:
+                new_token = create_token(
+                    me, name=form.cleaned_data["name"], membership=m, expires_at=expires_at
+                )
+            except (ValueError, PermissionError, PermissionDenied) as exc:
+                form.add_error(None, str(exc))
+                status = 422
+            else:
+                form = TokenForm(memberships=active, current=m.pk)
+        else:
+            status = 422
+    now = timezone.now()
+    mine = ApiToken.objects.filter(user=request.user, organization=actor.organization)
+    context: dict[str, Any] = {
+        "memberships": memberships,
+        "form": form,
+        "new_token": new_token,
+        "tokens": _token_rows(mine.select_related("membership__clinic"), now),
+    }
+    if actor.can("organization.manage"):
+        others = (
+            ApiToken.objects.filter(organization=actor.organization, revoked_at__isnull=True)
+            .exclude(user=request.user)
+            .exclude(expires_at__lte=now)
+            .select_related("user", "membership__clinic")
+        )
+        context["org_tokens"] = _token_rows(others, now)
+    response = render(request, "accounts/settings.html", context, status=status)
+    # The page may carry a new token's secret: never kept by a browser or a proxy.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@signed_in
+def revoke_token_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    """Revoke one of one's own tokens, or (an owner) anyone's in the organization."""
+    actor = Actor.from_request(request)
+    token = get_object_or_404(ApiToken, pk=token_id, organization=actor.organization)
+    if token.user_id != request.user.pk and not actor.can("organization.manage"):
+        raise Http404("No such token.")
+    revoke_token(actor, token)
+    who = "" if token.user_id == request.user.pk else f" of {token.user.email}"
+    messages.success(
+        request, f"Token “{token.name}”{who} revoked: it no longer works, from now on."
+    )
+    return redirect("accounts:settings")

@@ -254,6 +254,7 @@ class AmendForm(forms.Form):
 
     def __init__(self, *args: Any, session: TreatmentSession, **kwargs: Any) -> None:
         self.points = services.live_points(session)
+        self.product_id = session.product_id
         # Points drawn from vials: the lots are the vials' and are not typed.
         self.lots_typed = session.vial_id is None and not any(p.vial_id for p in self.points)
         initial = {"lot_number": session.lot_number, "lot_expiry": session.lot_expiry}
@@ -278,7 +279,7 @@ class AmendForm(forms.Form):
             name = f"units_{p.number}"
             if name in data:
                 try:
-                    data[name] = services.parse_point_units(data[name])
+                    data[name] = services.parse_point_units(data[name], self.product_id)
                 except forms.ValidationError as exc:
                     self.add_error(name, exc.message_dict.get("units", exc.messages))
         return data

@@ -125,6 +125,14 @@ class TreatmentSession(models.Model):
     )
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.CharField(max_length=300, blank=True)
+    # A past treatment imported from another system (``glabella.charting.imported``): the run
+    # that brought it, its id in the file, and where it came from in words. Blank for a session
+    # charted here.
+    import_run = models.ForeignKey(
+        "interop.ImportRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    import_ref = models.CharField("reference in the imported file", max_length=100, blank=True)
+    import_source = models.TextField("imported from", blank=True)
 
     objects = models.Manager.from_queryset(SessionQuerySet)()
 
@@ -132,6 +140,7 @@ class TreatmentSession(models.Model):
         ordering = ["-treated_on", "-created_at"]
         indexes = [
             models.Index(fields=["organization", "patient", "-treated_on"], name="session_patient"),
+            models.Index(fields=["organization", "import_ref"], name="session_import_ref"),
         ]
 
     def __str__(self) -> str:
@@ -152,6 +161,10 @@ class TreatmentSession(models.Model):
     @property
     def is_locked(self) -> bool:
         return self.status in LOCKED
+
+    @property
+    def is_imported(self) -> bool:
+        return self.import_run_id is not None
 
 
 class InjectionPoint(models.Model):

@@ -274,6 +274,7 @@ class Record:
     printed_at: str
     reference: str
     lots: list[str] = field(default_factory=list)  # lots and vials the points were drawn from
+    imported: str = ""  # where an imported past treatment came from ("" when charted here)
 
 
 def _protocol_name(protocol_id: str) -> str:
@@ -490,6 +491,7 @@ def gather(
         printed_by=printed_by,
         printed_at=moment(printed_at or timezone.now(), tz),
         reference=f"Session {session.pk} · version {session.version}",
+        imported=(session.import_source or "another system") if session.is_imported else "",
         lots=[
             f"{lot.lot_number}, expires {day(lot.expiry)}: {lot.vials_text}"
             for lot in services.lots_used(points)
@@ -841,6 +843,14 @@ def _banner(rec: Record) -> Table | None:
         )
         body = f"Signed by {rec.signed_by} on {rec.signed_at}, then corrected — {listed}."
         body += " Details under Amendments."
+        fg, bg = WARN, WARN_BG
+    elif rec.imported:
+        title = "Imported — a past treatment recorded in another system"
+        body = (
+            f"Imported from {rec.imported}. It was not charted, dose-checked or signed in "
+            "Glabella; it is kept as it came and counts in the dose limits and recalls. Any "
+            "correction is made by amendment, with a reason."
+        )
         fg, bg = WARN, WARN_BG
     else:
         title = "Signed"

@@ -323,7 +323,17 @@ def totals(session: TreatmentSession, points: list[InjectionPoint] | None = None
 # --- validation ------------------------------------------------------------------------
 
 
-def parse_point_units(raw: Any) -> Decimal:
+def max_units_per_point(product_id: str | None) -> Decimal:
+    """The most units one point may hold: MAX_UNITS_PER_POINT, or the product's largest vial
+    when that is more (Myobloc comes in vials of up to 10,000 U and is dosed in thousands)."""
+    try:
+        largest = max(catalogue.product(product_id or "").vial_units, default=0)
+    except KeyError:
+        largest = 0
+    return max(MAX_UNITS_PER_POINT, Decimal(largest))
+
+
+def parse_point_units(raw: Any, product_id: str | None = None) -> Decimal:
     if isinstance(raw, float):
         raw = str(raw)
     text = str(raw if raw is not None else "").strip().replace(",", ".")
@@ -337,11 +347,12 @@ def parse_point_units(raw: Any) -> Decimal:
         raise ValidationError({"units": "Units must be an ordinary number."})
     if units <= 0:
         raise ValidationError({"units": "Units must be more than zero."})
-    if units > MAX_UNITS_PER_POINT:
+    ceiling = max_units_per_point(product_id)
+    if units > ceiling:
         raise ValidationError(
             {
                 "units": f"{units} U at one point is not a plausible dose (more than "
-                f"{MAX_UNITS_PER_POINT} U). Check the figure."
+                f"{ceiling} U). Check the figure."
             }
         )
     if units != units.quantize(Decimal("0.01")):
@@ -376,8 +387,11 @@ def _placement(diagram: str, x: Any, y: Any) -> tuple[str, Decimal, Decimal, dia
 # --- version guard ---------------------------------------------------------------------
 
 
-def _claim(session: TreatmentSession, expected_version: int) -> TreatmentSession:
-    """Inside a transaction: bump the version if it is still EXPECTED_VERSION and a draft."""
+def _claim(actor: Actor, session: TreatmentSession, expected_version: int) -> TreatmentSession:
+    """Inside a transaction: bump the version if it is still EXPECTED_VERSION and a draft of
+    ACTOR's organization (every draft edit comes through here)."""
+    if session.organization_id != actor.organization.pk:
+        raise PermissionError("That session belongs to another organization.")
     bumped = TreatmentSession.objects.filter(
         pk=session.pk, version=expected_version, status=Status.DRAFT
     ).update(version=F("version") + 1)
@@ -626,7 +640,7 @@ def select_vial(
         raise Vial.DoesNotExist("No such vial.")
     now = now or timezone.now()
     with transaction.atomic():
-        session = _claim(session, expected_version)
+        session = _claim(actor, session, expected_version)
         before = session.vial_id
         draws = point_draws(session)
         undrawn = [p for p in live_points(session) if p.number not in draws]
@@ -697,6 +711,8 @@ def start_session(
     treated_on = treated_on or timezone.localdate()
     if treated_on > timezone.localdate():
         errors["treated_on"] = "A treatment cannot be charted for a future date."
+    elif treated_on < patient.date_of_birth:
+        errors["treated_on"] = "The treatment date is before the patient's date of birth."
     if prescriber is None and can(actor.role, "session.override"):
         prescriber = actor.user
     if (
@@ -755,12 +771,12 @@ def add_point(
     side: str | None = None,
 ) -> InjectionPoint:
     actor.require("session.chart")
-    units_d = parse_point_units(units)
+    units_d = parse_point_units(units, session.product_id)
     diagram, xd, yd, region = _placement(diagram, x, y)
     if depth not in Depth.values:
         raise ValidationError({"depth": "Choose intramuscular, intradermal or subcutaneous."})
     with transaction.atomic():
-        session = _claim(session, expected_version)
+        session = _claim(actor, session, expected_version)
         point = InjectionPoint.objects.create(
             organization=session.organization,
             session=session,
@@ -797,13 +813,13 @@ def update_point(
     if new_vial is not None and new_vial.organization_id != actor.organization.pk:
         raise Vial.DoesNotExist("No such vial.")
     if "units" in changes:
-        clean["units"] = parse_point_units(changes["units"])
+        clean["units"] = parse_point_units(changes["units"], session.product_id)
     if "depth" in changes:
         if changes["depth"] not in Depth.values:
             raise ValidationError({"depth": "Choose intramuscular, intradermal or subcutaneous."})
         clean["depth"] = changes["depth"]
     with transaction.atomic():
-        session = _claim(session, expected_version)
+        session = _claim(actor, session, expected_version)
         point = session.points.select_for_update().get(number=number, removed=False)
         before = point.as_dict()
         if "x" in changes or "y" in changes:
@@ -884,7 +900,7 @@ def _set_removed(
 ) -> InjectionPoint:
     actor.require("session.chart")
     with transaction.atomic():
-        session = _claim(session, expected_version)
+        session = _claim(actor, session, expected_version)
         point = session.points.select_for_update().get(number=number)
         point.removed = removed
         point.save(update_fields=["removed"])
@@ -981,7 +997,7 @@ def apply_protocol(
             }
         )
     with transaction.atomic():
-        session = _claim(session, expected_version)
+        session = _claim(actor, session, expected_version)
         # Sites without a fixed dose are muscles whose dose the clinician decides
         # (e.g. cervical dystonia): not laid out.
         sites = [site for site in protocol.sites if site.units > 0 for _ in range(site.count)]
@@ -1056,7 +1072,7 @@ def repeat_last(actor: Actor, session: TreatmentSession, expected_version: int) 
             }
         )
     with transaction.atomic():
-        session = _claim(session, expected_version)
+        session = _claim(actor, session, expected_version)
         laid = _lay_out(session, live_points(last))
         _draw_layout(actor, session, laid)
         session.protocol_id = last.protocol_id
@@ -1078,7 +1094,7 @@ def update_details(
     actor.require("session.chart")
     clean = _clean_details(session, data, actor)
     with transaction.atomic():
-        session = _claim(session, expected_version)
+        session = _claim(actor, session, expected_version)
         _refuse_typed_vial_facts(session, clean)
         before = {k: _plain(getattr(session, k)) for k in clean}
         for k, v in clean.items():
@@ -1215,7 +1231,7 @@ def override(actor: Actor, session: TreatmentSession, rule: str, reason: str) ->
 def sign(actor: Actor, session: TreatmentSession, expected_version: int) -> TreatmentSession:
     actor.require("session.sign")
     with transaction.atomic():
-        session = _claim(session, expected_version)
+        session = _claim(actor, session, expected_version)
         points = live_points(session)
         current = findings(session)
         reasons: list[str] = []
@@ -1327,7 +1343,7 @@ def amend(
     if len(reason) < 5:
         raise ValidationError({"reason": "Say why the record is being corrected."})
     point_units = point_units or {}
-    parsed = {int(n): parse_point_units(u) for n, u in point_units.items()}
+    parsed = {int(n): parse_point_units(u, session.product_id) for n, u in point_units.items()}
     with transaction.atomic():
         session = TreatmentSession.objects.select_for_update().get(pk=session.pk)
         if session.status not in (Status.SIGNED, Status.AMENDED):

@@ -146,7 +146,7 @@ def _ui(
         )
     units = params.get("ui_units", "")
     try:
-        services.parse_point_units(units)
+        services.parse_point_units(units, session.product_id)
     except ValidationError:
         units = forms.DEFAULT_UNITS.get(
             session.product_id, forms.quick_units(session.product_id)[0]

@@ -315,6 +315,9 @@ def _plain(rule: str, severity: Severity, message: str, source: str) -> Finding:
 
 
 _INPUT_SOURCE = "Glabella input check (no clinical figure involved)"
+# A plan dated outside these years is a typing slip, not a treatment.
+FIRST_PLAUSIBLE_YEAR = 1900
+LAST_PLAUSIBLE_YEAR = 2199
 
 
 def _as_date(value: object) -> date | None:
@@ -323,6 +326,14 @@ def _as_date(value: object) -> date | None:
     if isinstance(value, date):
         return value
     return None
+
+
+def _shift(day: date, days: int) -> date:
+    """DAY moved by DAYS, held at the calendar's ends instead of overflowing."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
 
 
 def _as_units(value: object) -> Decimal | None:
@@ -448,6 +459,17 @@ def _prepare(
         out.append(
             _plain(
                 "empty-plan", "block", f"the plan has no valid date ({plan.date!r}).", _INPUT_SOURCE
+            )
+        )
+        return None
+    if not FIRST_PLAUSIBLE_YEAR <= plan_date.year <= LAST_PLAUSIBLE_YEAR:
+        out.append(
+            _plain(
+                "empty-plan",
+                "block",
+                f"the plan's date {plan_date.isoformat()} is not a plausible treatment date "
+                f"(years {FIRST_PLAUSIBLE_YEAR} to {LAST_PLAUSIBLE_YEAR}).",
+                _INPUT_SOURCE,
             )
         )
         return None
@@ -1105,15 +1127,14 @@ def _heaviest_window(past: Sequence[_Past], plan_date: date, days: int) -> _Wind
     Both ends count: with 90 days, a treatment 90 days before the plan counts, 91 days before
     does not. Treatments dated after the plan (late entries) count when within the window.
     """
-    earliest = plan_date - timedelta(days=days)
-    span = timedelta(days=days)
+    earliest = _shift(plan_date, -days)
     # The heaviest window starts at a treatment date or ends at one (or at the plan's edges).
     candidates = {earliest, plan_date}
-    candidates |= {p.date for p in past} | {p.date - span for p in past}
+    candidates |= {p.date for p in past} | {_shift(p.date, -days) for p in past}
     starts = sorted(s for s in candidates if earliest <= s <= plan_date)
     best: _Window | None = None
     for start in starts:
-        end = start + timedelta(days=days)
+        end = _shift(start, days)
         inside = tuple(p for p in past if start <= p.date <= end)
         total = sum((p.units for p in inside), Decimal(0))
         if best is None or total > best.total:
@@ -1227,7 +1248,7 @@ def _rule_min_interval(ctx: _Ctx) -> list[Finding]:
         name = _indication_name(ctx.indication)
         where = ", given elsewhere" if nearest.outside else ""
         if gap >= 0:
-            earliest = nearest.date + timedelta(days=entry.days)
+            earliest = _shift(nearest.date, entry.days)
             message = (
                 f"the last {name} treatment with {generic} was {gap} days ago "
                 f"({nearest.date.isoformat()}{where}); the minimum interval is {entry.days} days, "

@@ -66,6 +66,9 @@ class Patient(models.Model):
     # Set when the patient used the opt-out link in a message (the worklist shows it).
     reminder_opt_out_at = models.DateTimeField(null=True, blank=True)
     clinical_notes = models.TextField(blank=True)
+    # The patient's id in the file it was imported from (a vendor's id, or the Glabella id in
+    # an export); blank for a patient registered here. Unique within the organization.
+    import_ref = models.CharField("reference in the imported file", max_length=100, blank=True)
     screened_at = models.DateTimeField(null=True, blank=True)
     screened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -81,7 +84,12 @@ class Patient(models.Model):
             models.UniqueConstraint(
                 fields=["organization", "name_key", "date_of_birth"],
                 name="patient_unique_name_dob_per_org",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "import_ref"],
+                condition=~models.Q(import_ref=""),
+                name="patient_unique_import_ref_per_org",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -81,7 +81,7 @@ def check_plausible_units(units: Decimal, product_id: str, field: str = "units")
         )
 
 
-def _clean_patient(data: Mapping[str, Any], today: date, organization_id: int) -> dict[str, Any]:
+def clean_patient(data: Mapping[str, Any], today: date, organization_id: int) -> dict[str, Any]:
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
     for field in ("given_name", "family_name"):
@@ -162,7 +162,7 @@ def _duplicate_error(patient: Patient) -> ValidationError:
 
 def create_patient(actor: Actor, data: Mapping[str, Any]) -> Patient:
     actor.require("patient.create")
-    clean = _clean_patient(data, timezone.localdate(), actor.organization.pk)
+    clean = clean_patient(data, timezone.localdate(), actor.organization.pk)
     key = name_key(clean["given_name"], clean["family_name"])
     existing = (
         Patient.objects.for_org(actor.organization)
@@ -208,7 +208,7 @@ def _value(v: Any) -> Any:
 def update_patient(actor: Actor, patient: Patient, data: Mapping[str, Any]) -> Patient:
     actor.require("patient.edit_contact")
     _check_org(actor, patient)
-    clean = _clean_patient(data, timezone.localdate(), actor.organization.pk)
+    clean = clean_patient(data, timezone.localdate(), actor.organization.pk)
     key = name_key(clean["given_name"], clean["family_name"])
     clash = (
         Patient.objects.for_org(actor.organization)

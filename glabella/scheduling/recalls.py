@@ -757,6 +757,26 @@ def clinic_interval_changed(clinic: Clinic) -> int:
     return changed
 
 
+def refresh_many(organization_id: int, patient_ids: Sequence[int], chunk: int = CHUNK) -> int:
+    """Refresh the recalls of PATIENT_IDS (of ORGANIZATION_ID), CHUNK patients at a time with
+    the set-based step ``rebuild_all`` uses, inside the caller's transaction (an import calls
+    this before it commits). The patient rows are locked while their recalls change. Returns
+    the rows changed."""
+    ordered = sorted(set(patient_ids))
+    changed = 0
+    for start in range(0, len(ordered), chunk):
+        rows = list(
+            Patient.objects.filter(
+                organization_id=organization_id, pk__in=ordered[start : start + chunk]
+            )
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", "date_of_birth", "home_clinic_id")
+        )
+        changed += len(_refresh_chunk(organization_id, rows, personal))
+    return changed
+
+
 def history_changed(item: HistoryItem) -> None:
     """Hook for the patient services: an outside treatment was added, resolved or entered in
     error. Other kinds of history do not move a recall."""

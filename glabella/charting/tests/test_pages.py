@@ -746,6 +746,9 @@ def test_start_from_the_form_and_refuse_a_protocol_of_another_product(world):
     assert services.totals(TreatmentSession.objects.get()).total == 50
     future = client.post(url, {**data, "treated_on": "2999-01-01", "start_from": "blank"})
     assert future.status_code == 422 and "future date" in future.text
+    unborn = client.post(url, {**data, "treated_on": "1980-01-01", "start_from": "blank"})
+    assert unborn.status_code == 422 and "before the patient&#x27;s date of birth" in unborn.text
+    assert TreatmentSession.objects.count() == 1
 
 
 def test_repeat_last_treatment_in_one_tap(consented, signed):

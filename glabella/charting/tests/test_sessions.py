@@ -4,6 +4,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from glabella.accounts.actor import Actor
 from glabella.audit.models import AuditEvent
 from glabella.charting import services
 from glabella.charting.models import InjectionPoint, SessionLocked, Status, TreatmentSession
@@ -360,7 +361,48 @@ def test_another_organizations_patient_cannot_get_a_session(world):
         )
 
 
+def test_another_organization_cannot_edit_our_draft_and_nothing_changes(world):
+    session = _start(world)
+    theirs = world.outsider_actor()
+    # An injector over there: the role may chart, the session is simply not theirs.
+    outsider = Actor(theirs.organization, theirs.user, theirs.clinic, "injector")
+    before = (session.version, session.points.count(), AuditEvent.objects.count())
+    first = session.points.get(number=1)
+    edits = [
+        lambda: services.add_point(
+            outsider, session, session.version, diagram=first.diagram, x=first.x, y=first.y, units=4
+        ),
+        lambda: services.update_point(outsider, session, session.version, 1, units=6),
+        lambda: services.remove_point(outsider, session, session.version, 1),
+    ]
+    for edit in edits:
+        with pytest.raises(PermissionError, match="another organization"):
+            edit()
+    session.refresh_from_db()
+    assert (session.version, session.points.count(), AuditEvent.objects.count()) == before
+
+
 def test_there_is_no_admin_that_could_change_a_signed_session(settings):
     # Signed records change only through charting.services.amend/void: no Django admin is
     # installed, so no admin action exists to bypass the services.
     assert "django.contrib.admin" not in settings.INSTALLED_APPS
+
+
+@pytest.mark.parametrize(
+    ("units", "product", "ok"),
+    [
+        ("500", "botox", True),
+        ("501", "botox", False),
+        ("2500", "myobloc", True),  # Myobloc is dosed in thousands of its own units
+        ("10000", "myobloc", True),
+        ("10001", "myobloc", False),
+        ("2500", "dysport", False),
+        ("600", None, False),
+    ],
+)
+def test_the_most_units_at_one_point_follow_the_product(units, product, ok):
+    if ok:
+        assert services.parse_point_units(units, product) == Decimal(units)
+    else:
+        with pytest.raises(ValidationError, match="not a plausible dose"):
+            services.parse_point_units(units, product)

@@ -752,6 +752,22 @@ def test_date_of_birth_after_the_treatment_is_blocked() -> None:
     assert "invalid-patient" in rules(findings, "block")
 
 
+@pytest.mark.parametrize("on", [date(1, 1, 1), date(1899, 12, 31), date(2200, 1, 1), date.max])
+def test_a_plan_dated_outside_plausible_years_is_blocked_not_a_crash(on: date) -> None:
+    findings = run(plan("botox", "chronic-migraine", *[D(5)] * 31, on=on))
+    assert [f.rule for f in findings if f.severity == "block"] == ["empty-plan"]
+    assert on.isoformat() in findings[0].message
+
+
+def test_history_at_the_calendars_ends_does_not_overflow_the_windows() -> None:
+    history = [
+        PastTreatment(date(1, 1, 2), "botox", "chronic-migraine", D(155)),
+        PastTreatment(date.max, "botox", "chronic-migraine", D(155)),
+    ]
+    findings = run(plan("botox", "chronic-migraine", *[D(5)] * 31), history=history)
+    assert "cumulative-3-month" not in rules(findings, "block")
+
+
 def test_history_with_impossible_units_blocks_instead_of_being_ignored() -> None:
     findings = run(
         plan("botox", "chronic-migraine", *[D(5)] * 31),
