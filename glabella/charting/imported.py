@@ -37,6 +37,21 @@ from glabella.clinical import catalogue, indications
 from glabella.patients.models import Patient
 
 _TWO = Decimal("0.01")
+# How ``import_source`` names a practitioner or prescriber of the source system who is not a
+# member here (the session then carries the importing owner as its user of record).
+SOURCE_PRACTITIONER = "practitioner in the source: "
+SOURCE_PRESCRIBER = "prescriber in the source: "
+
+
+def source_person(session: TreatmentSession, label: str) -> str | None:
+    """The name LABEL (SOURCE_PRACTITIONER or SOURCE_PRESCRIBER) gives in an imported session's
+    source, or None: who really treated, when they are not a user here."""
+    if not session.import_source:
+        return None
+    for part in session.import_source.split("; "):
+        if part.startswith(label):
+            return part[len(label) :].strip() or None
+    return None
 
 
 @dataclass(frozen=True)

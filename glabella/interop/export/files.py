@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,6 +18,23 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 CHUNK = 1024 * 1024
+
+
+def private_dir(path: Path) -> Path:
+    """Make PATH (and its missing parents) usable by this account only (0700): an export holds
+    every patient's record, so no other account on the server may read it."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for p in missing:
+        p.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> BinaryIO:
+    """PATH opened for writing, created 0600 in a private folder."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    return os.fdopen(fd, "wb")
 
 
 @dataclass(frozen=True)
@@ -91,9 +109,8 @@ def write_ndjson(
     the end; it may raise to stop the export (the partial file is the caller's to remove).
     """
     path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
     count = pending = 0
-    with path.open("wb") as raw:
+    with private_file(path) as raw:
         out = HashingWriter(raw)
         buffered = io.BufferedWriter(out, buffer_size=256 * 1024)
         for item in items:
@@ -111,16 +128,15 @@ def write_ndjson(
 
 def write_bytes(root: Path, relative: str, data: bytes, *, records: int | None = None) -> Written:
     path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    with private_file(path) as out:
+        out.write(data)
     return Written(relative, len(data), hashlib.sha256(data).hexdigest(), records)
 
 
 def copy_stream(root: Path, relative: str, source: BinaryIO) -> Written:
     """Copy an open binary SOURCE to ROOT/RELATIVE in chunks, hashing as it goes."""
     path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as raw:
+    with private_file(path) as raw:
         out = HashingWriter(raw)
         while chunk := source.read(CHUNK):
             out.write(chunk)

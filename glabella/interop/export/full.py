@@ -43,6 +43,8 @@ from glabella.interop.export.files import (
     Written,
     copy_stream,
     hash_file,
+    private_dir,
+    private_file,
     write_bytes,
 )
 from glabella.interop.imports import formats
@@ -126,7 +128,7 @@ def write_export(
     it goes and may raise (e.g. :class:`Cancelled`) to stop it; a stopped or failed export
     leaves no manifest.json, and the caller removes the directory."""
     refuse_unless_empty(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     tracker = Tracker(total=planned_items(organization), callback=progress)
     created_at = timezone.now()
     files: list[dict[str, Any]] = []
@@ -147,7 +149,7 @@ def write_export(
         add("fhir", entry, type=resource_type)
 
     # 2. The import formats.
-    for kind, rows in _csv_sources(organization, tracker):
+    for kind, rows in _csv_sources(organization, tracker, created_at):
         add("csv", _write_csv(directory, kind, rows), kind=kind)
 
     # 3. Every organization-scoped table, all columns.
@@ -192,7 +194,8 @@ def write_export(
     _write_sums(directory, files)
     # Written last, whole, by a rename: a manifest means the export is complete.
     partial = directory / (MANIFEST + ".partial")
-    partial.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    with private_file(partial) as out:
+        out.write((json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     os.replace(partial, directory / MANIFEST)
     return Result(manifest, problems)
 
@@ -211,7 +214,8 @@ def _parts(files: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def _write_sums(directory: Path, files: list[dict[str, Any]]) -> None:
     lines = "".join(f"{f['sha256']}  {f['path']}\n" for f in files)
-    (directory / SUMS).write_text(lines, "utf-8")
+    with private_file(directory / SUMS) as out:
+        out.write(lines.encode("utf-8"))
 
 
 # --- the import formats ----------------------------------------------------------------------
@@ -229,9 +233,11 @@ def _ticking(items: Iterable[T], tracker: Tracker, every: int = 200) -> Iterator
         tracker.add(pending)
 
 
-def _treatment_rows(organization: Any, tracker: Tracker) -> Iterator[dict[str, Any]]:
+def _treatment_rows(
+    organization: Any, tracker: Tracker, cutoff: datetime | None
+) -> Iterator[dict[str, Any]]:
     sessions = (
-        TreatmentSession.objects.for_org(organization)
+        _before(TreatmentSession.objects.for_org(organization), "created_at", cutoff)
         .select_related("practitioner", "prescriber", "clinic")
         .prefetch_related("points")
         .order_by("treated_on", "pk")
@@ -241,28 +247,45 @@ def _treatment_rows(organization: Any, tracker: Tracker) -> Iterator[dict[str, A
         yield from formats.treatment_rows(session)
 
 
-def _csv_sources(organization: Any, tracker: Tracker) -> list[tuple[str, Iterable[dict[str, Any]]]]:
-    patients = Patient.objects.for_org(organization).order_by("pk").iterator(chunk_size=500)
+def _before(queryset: Any, field: str, cutoff: datetime | None) -> Any:
+    return queryset if cutoff is None else queryset.filter(**{f"{field}__lte": cutoff})
+
+
+def _csv_sources(
+    organization: Any, tracker: Tracker, cutoff: datetime | None
+) -> list[tuple[str, Iterable[dict[str, Any]]]]:
+    """The import-format files, holding what existed when the export started (CUTOFF): the
+    files are written one after the other, and a patient registered and treated in between
+    would otherwise be in treatments.csv but not in patients.csv, and the re-import (all or
+    nothing) would refuse the lot. Later rows are in tables/ and fhir/ and the next export."""
+    patients = (
+        _before(Patient.objects.for_org(organization), "created_at", cutoff)
+        .order_by("pk")
+        .iterator(chunk_size=500)
+    )
     history = (
-        HistoryItem.objects.for_org(organization)
+        _before(HistoryItem.objects.for_org(organization), "recorded_at", cutoff)
         .filter(entered_in_error=False)  # kept in tables/; re-importing would revive them
         .order_by("pk")
         .iterator(chunk_size=500)
     )
-    lots = Lot.objects.for_org(organization).order_by("pk").iterator(chunk_size=500)
+    lots = (
+        _before(Lot.objects.for_org(organization), "created_at", cutoff)
+        .order_by("pk")
+        .iterator(chunk_size=500)
+    )
     return [
         ("patients", (formats.patient_row(p) for p in _ticking(patients, tracker))),
         ("history", (formats.history_row(h) for h in _ticking(history, tracker))),
         ("lots", (formats.lot_row(lot) for lot in _ticking(lots, tracker))),
-        ("treatments", _treatment_rows(organization, tracker)),
+        ("treatments", _treatment_rows(organization, tracker, cutoff)),
     ]
 
 
 def _write_csv(directory: Path, kind: str, rows: Iterable[dict[str, Any]]) -> Written:
     relative = f"csv/{formats.EXPORT_FILES[kind]}"
     path = directory / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as raw:
+    with private_file(path) as raw:
         hashing = HashingWriter(raw)
         text = io.TextIOWrapper(
             io.BufferedWriter(hashing), encoding="utf-8", newline="", write_through=False

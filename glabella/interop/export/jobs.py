@@ -43,6 +43,7 @@ from django.utils import timezone
 from glabella.accounts.actor import Actor
 from glabella.audit import services as audit
 from glabella.interop.export import full, ndjson
+from glabella.interop.export.files import private_dir
 from glabella.interop.export.full import Cancelled
 from glabella.interop.models import ExportJob, ExportKind, JobState
 
@@ -224,7 +225,7 @@ def _run_bulk(
     )
     ExportJob.objects.filter(pk=job.pk).update(total_items=tracker.total)
     job.total_items = tracker.total
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     written = ndjson.write_types(
         job.organization, directory, types, since=job.since, progress=tracker.add
     )
@@ -249,8 +250,8 @@ def _run_full(
 
 def _touch(job: ExportJob) -> None:
     path = heartbeat_file(job)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch()
+    private_dir(path.parent)
+    path.touch(mode=0o600)
 
 
 def _discard(job: ExportJob) -> None:

@@ -33,7 +33,7 @@ from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from glabella.interop.export.files import HashingWriter, Written, write_bytes
+from glabella.interop.export.files import HashingWriter, Written, private_file, write_bytes
 
 FOLDER = "tables/"
 
@@ -197,9 +197,8 @@ def write_table(
     header = [f.attname for f in fields]
     extra: list[Written] = []
     path = root / table.path
-    path.parent.mkdir(parents=True, exist_ok=True)
     count = pending = 0
-    with path.open("wb") as raw:
+    with private_file(path) as raw:
         out = HashingWriter(raw)
         out.write(csv_line(header).encode("utf-8"))
         for row in _rows(table, organization, chunk_size):

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from glabella.charting import imported
 from glabella.clinical import catalogue, indications, scales
 from glabella.interop.fhir import codes
 
@@ -209,20 +210,28 @@ def _session_stamp(s: Any) -> dict[str, str] | None:
     return meta(s.created_at, s.signed_at, s.voided_at, getattr(s, "last_amended_at", None))
 
 
-def encounter(s: Any) -> dict[str, Any]:
-    participants = [
-        {
-            "type": [{"text": "practitioner"}],
-            "individual": ref("Practitioner", s.practitioner_id, practitioner_name(s.practitioner)),
-        }
-    ]
+def treated_by(s: Any) -> dict[str, Any]:
+    """Who gave the treatment: a Practitioner, or for an imported session whose practitioner
+    is not a user here, the name from the source system (never the owner who imported it)."""
+    named = imported.source_person(s, imported.SOURCE_PRACTITIONER)
+    if named:
+        return {"display": named}
+    return ref("Practitioner", s.practitioner_id, practitioner_name(s.practitioner))
+
+
+def prescribed_by(s: Any) -> dict[str, Any] | None:
+    named = imported.source_person(s, imported.SOURCE_PRESCRIBER)
+    if named:
+        return {"display": named}
     if s.prescriber_id:
-        participants.append(
-            {
-                "type": [{"text": "prescriber of record"}],
-                "individual": ref("Practitioner", s.prescriber_id, practitioner_name(s.prescriber)),
-            }
-        )
+        return ref("Practitioner", s.prescriber_id, practitioner_name(s.prescriber))
+    return None
+
+
+def encounter(s: Any) -> dict[str, Any]:
+    participants = [{"type": [{"text": "practitioner"}], "individual": treated_by(s)}]
+    if (prescriber := prescribed_by(s)) is not None:
+        participants.append({"type": [{"text": "prescriber of record"}], "individual": prescriber})
     reason = indication_concept(s.indication)
     return clean(
         {
@@ -254,17 +263,12 @@ def procedure(s: Any) -> dict[str, Any]:
     performers = [
         {
             "function": {"text": "practitioner"},
-            "actor": ref("Practitioner", s.practitioner_id, practitioner_name(s.practitioner)),
+            "actor": treated_by(s),
             "onBehalfOf": ref("Organization", s.organization_id),
         }
     ]
-    if s.prescriber_id:
-        performers.append(
-            {
-                "function": {"text": "prescriber of record"},
-                "actor": ref("Practitioner", s.prescriber_id, practitioner_name(s.prescriber)),
-            }
-        )
+    if (prescriber := prescribed_by(s)) is not None:
+        performers.append({"function": {"text": "prescriber of record"}, "actor": prescriber})
     return clean(
         {
             "resourceType": "Procedure",
@@ -386,9 +390,7 @@ def medication_administration(pt: Any) -> dict[str, Any]:
             "context": ref("Encounter", s.pk),
             "partOf": [ref("Procedure", s.pk)],
             "effectiveDateTime": day(s.treated_on),
-            "performer": [
-                {"actor": ref("Practitioner", s.practitioner_id, practitioner_name(s.practitioner))}
-            ],
+            "performer": [{"actor": treated_by(s)}],
             "reasonCode": [indication_concept(s.indication)] if s.indication else None,
             "dosage": {
                 "text": f"{units_text}, {depth_text}, {body_site(pt)['text']}",

@@ -59,6 +59,9 @@ def _months_later(day: date, months: int) -> date:
     return date(day.year + y, m + 1, 1)
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
 def parse_date(value: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The search value's range [lo, hi): 2024 is the whole year, 2024-03 the month, a date the
     day (in TZ, the clinic's), a dateTime the second."""
@@ -66,6 +69,9 @@ def parse_date(value: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     if not m:
         raise ValueError("use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss+zz:zz")
     y = int(m["y"])
+    if not FIRST_YEAR <= y <= LAST_YEAR:
+        # Also keeps the arithmetic below clear of the calendar's ends (no overflow).
+        raise ValueError(f"dates are searched between the years {FIRST_YEAR} and {LAST_YEAR}")
     try:
         if m["t"]:
             text = value.replace("Z", "+00:00")
@@ -81,7 +87,7 @@ def parse_date(value: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
             end = _months_later(start, 1)
         else:
             start, end = date(y, 1, 1), date(y + 1, 1, 1)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise ValueError(f"{value} is not a real date ({exc})") from None
     return datetime.combine(start, time(), tz), datetime.combine(end, time(), tz)
 

@@ -23,6 +23,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TextIO
 
+from glabella.charting.imported import SOURCE_PRACTITIONER, SOURCE_PRESCRIBER, source_person
+
 KINDS: tuple[str, ...] = ("patients", "history", "lots", "treatments")
 
 PATIENT_COLUMNS: tuple[str, ...] = (
@@ -207,8 +209,12 @@ def treatment_rows(session: Any) -> Iterator[dict[str, str]]:
         "status": session.status,
         "indication": session.indication,
         "product": session.product_id,
-        "practitioner_email": session.practitioner.email if session.practitioner_id else "",
-        "prescriber_email": session.prescriber.email if session.prescriber_id else "",
+        # An imported session keeps the source system's name for a person who is not a user
+        # here (the user of record is the importing owner, who did not treat).
+        "practitioner_email": source_person(session, SOURCE_PRACTITIONER)
+        or (session.practitioner.email if session.practitioner_id else ""),
+        "prescriber_email": source_person(session, SOURCE_PRESCRIBER)
+        or (session.prescriber.email if session.prescriber_id else ""),
         "clinic": session.clinic.name if session.clinic_id else "",
         "lot_number": session.lot_number,
         "lot_expiry": text(session.lot_expiry),

@@ -251,8 +251,17 @@ class Checker:
         return ok
 
     def common(
-        self, t: Table, number: int, row: dict[str, str], seen: dict[tuple[str, ...], int]
+        self,
+        t: Table,
+        number: int,
+        row: dict[str, str],
+        seen: dict[tuple[str, ...], int],
+        *,
+        repeats_are_distinct: bool = False,
     ) -> bool:
+        """Rows that cannot be read, and rows repeated word for word (refused, naming the
+        first) unless REPEATS_ARE_DISTINCT: a treatment file without point numbers lists
+        one row per injection, and three equal rows are three injections, never one."""
         if row.pop("__extra__", None):
             self.problem(
                 t,
@@ -263,6 +272,8 @@ class Checker:
             )
             return False
         key = tuple(row.get(f, "") for f in sorted(row))
+        if repeats_are_distinct:
+            return True
         if key in seen:
             self.problem(t, number, "", f"This row is the same as row {seen[key]}: remove one.")
             return False
@@ -648,7 +659,10 @@ class Checker:
         )
         first_row: dict[int, dict[str, str]] = {}
         for number, row in t.rows:
-            if not self.common(t, number, row, seen) or not self.required(t, number, row):
+            distinct = not row.get("point", "").strip()
+            if not self.common(
+                t, number, row, seen, repeats_are_distinct=distinct
+            ) or not self.required(t, number, row):
                 continue
             ref = row["treatment_ref"].strip()
             key = (
@@ -1012,9 +1026,9 @@ def _write_session(actor: Actor, s: SessionPlan, patient: Patient, run: ImportRu
     if s.ref:
         where.append(f"reference {s.ref}")
     if s.practitioner is None and s.practitioner_text:
-        where.append(f"practitioner in the source: {s.practitioner_text}")
+        where.append(charting_imported.SOURCE_PRACTITIONER + s.practitioner_text)
     if s.prescriber is None and s.prescriber_text:
-        where.append(f"prescriber in the source: {s.prescriber_text}")
+        where.append(charting_imported.SOURCE_PRESCRIBER + s.prescriber_text)
     if s.clinic is None and s.clinic_text:
         where.append(f"clinic in the source: {s.clinic_text}")
     used: dict[tuple[str, str], int] = {}
@@ -1163,6 +1177,24 @@ def run_import(
             report.new = created
         except WriteProblem as exc:
             report.problems.append(exc.problem)
+        except BaseException as exc:
+            # Nothing was written (the transaction rolled back); the run must not stay
+            # "running" in the list for ever: record the failure, then let it surface.
+            if run is not None:
+                ImportRun.objects.filter(pk=run.pk).update(
+                    state=JobState.FAILED,
+                    finished_at=timezone.now(),
+                    problems=[
+                        {
+                            "file": "",
+                            "row": None,
+                            "column": "",
+                            "message": "The import stopped before the end and nothing was "
+                            f"imported ({exc.__class__.__name__}: {exc})."[:500],
+                        }
+                    ],
+                )
+            raise
     if run is not None:
         run.state = JobState.DONE if report.ok else JobState.FAILED
         run.done_rows = report.rows if report.written else 0

@@ -7,11 +7,13 @@ import csv
 import hashlib
 import io
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from pypdf import PdfReader
 
@@ -23,6 +25,7 @@ from glabella.interop.export import full, tables
 from glabella.interop.fhir import resources
 from glabella.interop.imports import formats
 from glabella.interop.tests.test_export_world import rich_org
+from glabella.patients import services as patient_services
 from glabella.patients.models import Patient
 from glabella.photos.storage import photo_storage
 
@@ -61,6 +64,29 @@ def test_every_file_matches_its_checksum_and_the_export_verifies(exported):
     sums = (directory / "SHA256SUMS").read_text().splitlines()
     assert len(sums) == len(manifest["files"])
     assert full.verify(directory) == []
+
+
+def test_only_this_account_can_read_the_export(exported):
+    # It holds every patient's record: 0700 folders and 0600 files, whatever the umask.
+    _rich, directory, _manifest = exported
+    for path in [directory, *directory.rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+def test_the_import_files_stop_at_the_exports_start(rich, tmp_path):
+    # Rows entered while the export runs are left out of csv/ (they are in the next export), so
+    # a treatment never names a patient the patients file lacks: the export re-imports whole.
+    cutoff = timezone.now()
+    late = patient_services.create_patient(
+        rich.injector,
+        {"given_name": "Late", "family_name": "Comer", "date_of_birth": date(1990, 1, 1)},
+    )
+    sources = dict(full._csv_sources(rich.org, full.Tracker(total=0, callback=None), cutoff))
+    refs = {row["patient_ref"] for row in sources["patients"]}
+    assert str(late.pk) not in refs and refs
+    everyone = dict(full._csv_sources(rich.org, full.Tracker(total=0, callback=None), None))
+    assert str(late.pk) in {row["patient_ref"] for row in everyone["patients"]}
 
 
 def test_verify_names_altered_missing_and_unlisted_files(exported):

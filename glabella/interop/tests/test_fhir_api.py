@@ -244,6 +244,10 @@ def test_date_on_appointments_and_diary_months(rich):
         ("date=2024-13-01", "date"),
         ("date=sa2024-01-01", "date"),
         ("date=yesterday", "date"),
+        ("date=9999-12-31", "date"),  # the calendar's ends: a 400, not an overflow
+        ("date=9999-12-31T23:59:59%2B00:00", "date"),
+        ("date=0001-01-01T00:00:00%2B14:00", "date"),
+        ("date=ge0001-01-01", "date"),
         ("patient=Group/1", "patient"),
         ("patient=abc", "patient"),
         ("patient:missing=true", "patient:missing"),

@@ -381,6 +381,26 @@ def test_imported_sessions_count_in_dose_checks_and_recalls(world):
     assert "min-interval" in {f.rule for f in found}
 
 
+def test_repeated_rows_without_point_numbers_are_separate_injections(world):
+    # One row per injection, as many systems export: three equal rows are three points of 4 U,
+    # never one (dropping them would under-count the dose in every later check).
+    imp(world, "patients", PATIENTS)
+    rows = "P1,2024-03-01,Botox Cosmetic,Forehead,4\n" * 3
+    report = imp(world, "treatments", "Patient ID,Treatment Date,Product,Area,Units\n" + rows)
+    assert report.ok, messages(report)
+    session = TreatmentSession.objects.get(patient__import_ref="P1")
+    assert sorted(p.units for p in session.points.all()) == [Decimal(4)] * 3
+    # With point numbers, the same point twice is a mistake in the file and is refused.
+    numbered = "Patient ID,Treatment Date,Product,Area,Units,point\n" + (
+        "P2,2024-03-02,Botox Cosmetic,Forehead,4,1\n" * 2
+    )
+    report = imp(world, "treatments", numbered)
+    assert [(p.row, p.message) for p in report.problems] == [
+        (3, "This row is the same as row 2: remove one.")
+    ]
+    assert not TreatmentSession.objects.filter(patient__import_ref="P2").exists()
+
+
 def test_treatment_problems_future_unknown_patient_bad_units(world):
     imp(world, "patients", PATIENTS)
     future = (timezone.localdate() + timedelta(days=1)).isoformat()
@@ -521,3 +541,43 @@ def test_imported_sessions_show_on_the_patient_chart_and_record(world):
         (p.extract_text() or "") for p in PdfReader(io.BytesIO(pdf.content)).pages
     ).replace("\n", " ")
     assert "Imported — a past treatment recorded in another system" in text
+
+
+def test_an_import_stopped_half_way_writes_nothing_and_is_marked_failed(world):
+    # Ctrl-C (or any crash) in the middle: the transaction rolls back whole, and the run is
+    # recorded as failed, not left "running" in the list for ever.
+    before = (Patient.objects.count(), AuditEvent.objects.count())
+
+    def interrupted(done, total):
+        if done:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_import(
+            owner(world),
+            "patients",
+            {"patients": ("patients.csv", PATIENTS.encode())},
+            Options(),
+            progress=interrupted,
+        )
+    assert (Patient.objects.count(), AuditEvent.objects.count()) == before
+    run = ImportRun.objects.get()
+    assert run.state == JobState.FAILED and run.finished_at is not None
+    assert "stopped before the end and nothing was imported" in run.problems[0]["message"]
+
+
+def test_fhir_names_the_source_practitioner_never_the_importing_owner(world):
+    from glabella.interop.fhir import resources
+
+    imp(world, "patients", PATIENTS)
+    imp(world, "treatments", TREATMENTS)
+    alan = Patient.objects.get(import_ref="P2")  # treated by someone who is not a user here
+    given = list(
+        resources.iter_resources(world.org, "MedicationAdministration", patient_ids=[alan.pk])
+    )
+    assert given
+    for resource in given:
+        assert resource["performer"][0]["actor"] == {"display": "someone@elsewhere.test"}
+    owner_ref = f"Practitioner/{world.users['owner'].pk}"
+    encounters = resources.iter_resources(world.org, "Encounter", patient_ids=[alan.pk])
+    assert owner_ref not in str(list(encounters))

@@ -19,6 +19,7 @@ import pytest
 from django.core.management import call_command
 
 from glabella.accounts.services import setup_organization
+from glabella.charting.imported import SOURCE_PRACTITIONER, SOURCE_PRESCRIBER, source_person
 from glabella.charting.models import InjectionPoint, TreatmentSession
 from glabella.interop.imports.formats import write_csv
 from glabella.interop.imports.importer import Options, export_files, run_import
@@ -52,10 +53,28 @@ def _who(session):
     return (p.given_name, p.family_name, p.date_of_birth)
 
 
+def _person(session, label, user):
+    """Who treated (or prescribed): the source system's name for someone who is not a user
+    here, else the user's e-mail. Never the owner who ran the import."""
+    return source_person(session, label) or (user.email if user else "")
+
+
 def _sessions(org):
     return Counter(
-        (*_who(s), s.treated_on, s.product_id, s.indication, s.status, s.lot_number, s.lot_expiry)
-        for s in TreatmentSession.objects.for_org(org).select_related("patient")
+        (
+            *_who(s),
+            s.treated_on,
+            s.product_id,
+            s.indication,
+            s.status,
+            s.lot_number,
+            s.lot_expiry,
+            _person(s, SOURCE_PRACTITIONER, s.practitioner),
+            _person(s, SOURCE_PRESCRIBER, s.prescriber),
+        )
+        for s in TreatmentSession.objects.for_org(org).select_related(
+            "patient", "practitioner", "prescriber"
+        )
     )
 
 
