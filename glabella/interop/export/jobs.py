@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from glabella.accounts.actor import Actor
 from glabella.audit import services as audit
+from glabella.interop import threads
 from glabella.interop.export import full, ndjson
 from glabella.interop.export.files import private_dir
 from glabella.interop.export.full import Cancelled
@@ -127,24 +128,14 @@ def create(
 
 
 def start_thread(job_id: int) -> threading.Thread:
-    thread = threading.Thread(
-        target=_run_in_thread, args=(job_id,), name=f"glabella-export-{job_id}", daemon=True
-    )
     with _lock:
         _running.add(job_id)
-    thread.start()
-    return thread
 
-
-def _run_in_thread(job_id: int) -> None:
-    try:
-        run(job_id)
-    except Exception:  # run() records its own failures; this is the last resort
-        log.exception("Export job %s crashed", job_id)
-    finally:
+    def finished() -> None:
         with _lock:
             _running.discard(job_id)
-        connections.close_all()  # this thread's connections only (they are per thread)
+
+    return threads.start(f"glabella-export-{job_id}", lambda: run(job_id), done=finished)
 
 
 # --- running ---------------------------------------------------------------------------------

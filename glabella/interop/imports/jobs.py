@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from glabella.accounts.actor import Actor
 from glabella.accounts.models import Clinic, Membership
+from glabella.interop import threads
 from glabella.interop.imports.importer import Options, Report, run_import
 from glabella.interop.models import ImportRun, JobState
 
@@ -141,20 +142,7 @@ def background() -> bool:
 
 
 def start_thread(run_id: int) -> threading.Thread:
-    thread = threading.Thread(
-        target=_run_in_thread, args=(run_id,), name=f"glabella-import-{run_id}", daemon=True
-    )
-    thread.start()
-    return thread
-
-
-def _run_in_thread(run_id: int) -> None:
-    try:
-        run(run_id)
-    except Exception:  # run() records its own failures; this is the last resort
-        log.exception("Import run %s crashed", run_id)
-    finally:
-        connections.close_all()  # this thread's connections only
+    return threads.start(f"glabella-import-{run_id}", lambda: run(run_id))
 
 
 def progress(run: ImportRun) -> tuple[int, int]:
