@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "glabella.accounts.middleware.MembershipMiddleware",
+    "glabella.accounts.middleware.MfaRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -147,6 +148,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Two-step sign-in (accounts/mfa.py): required for owners, prescribers and injectors. Switch off
+# only for the laptop demo (`make run` does); `check --deploy` warns when it is off.
+GLABELLA_MFA_REQUIRED = env_bool("GLABELLA_MFA_REQUIRED", default=True)
+# Sensitive actions (export, role changes, break-glass) ask for the password again when it was
+# last typed longer ago than this.
+GLABELLA_REAUTH_SECONDS = int(env("GLABELLA_REAUTH_SECONDS") or "300")
+# Lockout after repeated failed sign-ins (per account and per address), doubling each time.
+GLABELLA_LOGIN_FAILURES_BEFORE_LOCK = int(env("GLABELLA_LOGIN_FAILURES_BEFORE_LOCK") or "5")
+GLABELLA_LOGIN_LOCK_SECONDS = int(env("GLABELLA_LOGIN_LOCK_SECONDS") or "60")
+GLABELLA_LOGIN_LOCK_MAX_SECONDS = int(env("GLABELLA_LOGIN_LOCK_MAX_SECONDS") or "3600")
+# Break-glass: how long emergency access to one patient's clinical summary lasts.
+GLABELLA_BREAK_GLASS_MINUTES = int(env("GLABELLA_BREAK_GLASS_MINUTES") or "30")
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"

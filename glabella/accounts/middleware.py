@@ -31,3 +31,17 @@ class MembershipMiddleware:
             request.membership = membership  # type: ignore[attr-defined]
             request.org = membership.organization if membership else None  # type: ignore[attr-defined]
         return self.get_response(request)
+
+
+class MfaRequiredMiddleware:
+    """Send a signed-in user who must pass the second step, and has not in this session, to it.
+
+    Filled in by the two-step sign-in work (accounts/mfa.py); until then it lets every request
+    through.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)

@@ -171,6 +171,13 @@ PERMISSIONS: dict[str, Permission] = {
         frozenset({Role.OWNER}),
         writes=False,
     ),
+    "patient.break_glass": Permission(
+        "In an emergency, open a patient's clinical summary (allergies, history, what was "
+        "injected, lot) that the role cannot otherwise see: with a reason, for a limited time, "
+        "audited and shown to owners",
+        frozenset({Role.FRONT_DESK}),
+        writes=True,
+    ),
     "audit.view": Permission(
         "Read the organization's audit log",
         frozenset({Role.OWNER, Role.AUDITOR}),

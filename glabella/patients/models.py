@@ -167,3 +167,38 @@ class HistoryItem(models.Model):
     @property
     def is_active(self) -> bool:
         return self.resolved_on is None and not self.entered_in_error
+
+
+class BreakGlass(models.Model):
+    """Emergency access to one patient's clinical summary by someone whose role cannot see it.
+
+    Opened with a written reason, it lasts until ``expires_at`` (or until ended early), every
+    view during it is audited, and owners see every one until they have reviewed it.
+    """
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="+"
+    )
+    clinic = models.ForeignKey(
+        "accounts.Clinic", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    user = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="break_glass")
+    reason = models.TextField()
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+
+    objects = OrgManager()
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        indexes = [models.Index(fields=["organization", "reviewed_at"])]
+
+    def __str__(self) -> str:
+        return f"Break-glass by {self.user} for patient {self.patient_id}"

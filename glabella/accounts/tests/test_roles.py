@@ -44,7 +44,7 @@ EXPECTED = {
     Role.FRONT_DESK: {
         "patient.view_contact", "patient.create", "patient.edit_contact",
         "appointment.view", "appointment.edit", "stock.view", "stock.receive",
-        "portal.manage", "api.token",
+        "portal.manage", "api.token", "patient.break_glass",
     },
     Role.AUDITOR: {
         "patient.view_contact", *CLINICAL_READ, "appointment.view", "audit.view",
