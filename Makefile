@@ -22,11 +22,13 @@ run: $(STAMP)
 	@$(PY) manage.py demo --if-empty
 	@echo ""
 	@echo "Glabella is at http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
-	@GLABELLA_DEBUG=1 $(PY) manage.py runserver --noreload $(HOST):$(PORT)
+	@echo "(Demo on a laptop: two-step sign-in is off. In production it is required; see docs/deploy.md.)"
+	@GLABELLA_DEBUG=1 GLABELLA_MFA_REQUIRED=0 $(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/lint_scoping.py glabella
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

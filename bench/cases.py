@@ -166,6 +166,27 @@ RECONCILIATION = Case(
     ],
 )
 
+
+def _name_search_setup(org: Organization) -> tuple[Actor, str]:
+    """What the desk types for a surname: its first five letters (one family in eighteen)."""
+    return _actor(org), "kowal"
+
+
+NAME_SEARCH = Case(
+    name="patient search by name (as you type)",
+    target="≤ 1.5x SQL",
+    setup=_name_search_setup,
+    ours=lambda ctx: [p.pk for p in patients.search_patients(ctx[0], ctx[1])],
+    baseline=lambda ctx: [
+        r[0]
+        for r in _sql(
+            "SELECT id FROM patients_patient WHERE organization_id = %s AND name_key LIKE %s "
+            "ORDER BY family_name, given_name LIMIT 25",
+            [ctx[0].organization.pk, f"%{ctx[1]}%"],
+        )
+    ],
+)
+
 CASES = [SEARCH, HISTORY, RECALL, RECONCILIATION]
 
 
@@ -174,17 +195,11 @@ CASES = [SEARCH, HISTORY, RECALL, RECONCILIATION]
 WORKLIST_LIMIT = 50
 
 
-def _recall_org() -> Organization:
-    from bench.generate import RECALL_ORG
-
-    return Organization.objects.get(name=RECALL_ORG)
-
-
-def _worklist_setup(_: Organization) -> dict[str, Any]:
+def _worklist_setup(org: Organization) -> dict[str, Any]:
+    """ORG: one of the patients organizations (bench.generate.generate_patients)."""
     from bench.generate import BENCH_TODAY
     from glabella.scheduling import recalls
 
-    org = _recall_org()
     today = BENCH_TODAY
     _, week_end = recalls.tab_range("week", today)
     up_start, up_end = recalls.tab_range("upcoming", today)

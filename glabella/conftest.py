@@ -9,10 +9,11 @@ from datetime import date
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from glabella.accounts import mfa
 from glabella.accounts.actor import Actor
-from glabella.accounts.models import Clinic, Membership, Organization, User
+from glabella.accounts.models import Clinic, Membership, Organization, TotpDevice, User
 from glabella.accounts.roles import Role
 from glabella.accounts.services import add_member, setup_organization
 from glabella.patients import services as patient_services
@@ -26,6 +27,9 @@ from glabella.web.tests.browser import browser, page  # noqa: F401
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 PASSWORD = "correct-horse-battery-42"  # noqa: S105  (test accounts only)
+# The personas who must use two-step sign-in (owner, prescriber, injector, the outsider) have an
+# authenticator app with this secret; `totp_code(user)` gives the next code it would show.
+TOTP_SECRET = "GLABELLATESTSECRETGLABELLATEST23"  # noqa: S105  (test accounts only)
 
 
 @dataclass
@@ -94,7 +98,28 @@ def _make_world() -> World:
         Actor(other_org, outsider, other_clinic, Role.OWNER),
         {"given_name": "Bob", "family_name": "Outside", "date_of_birth": date(1970, 1, 1)},
     )
+    for user in (*(users[r] for r in ("owner", "prescriber", "injector")), outsider):
+        TotpDevice.objects.create(user=user, secret=TOTP_SECRET, confirmed_at=timezone.now())
     return World(org, clinic, users, other_org, outsider, patient, outsider_patient)
+
+
+def totp_code(user: User) -> str:
+    """A code USER's authenticator app accepts now and that was not used before: the current
+    step's, or the next one's when that was used already (never the previous step's, which
+    would expire if the 30 s boundary passed before the server checks it); waits when both
+    were used."""
+    import time
+
+    import pyotp
+
+    device = TotpDevice.objects.get(user=user)
+    while True:
+        now_step = int(time.time() // mfa.STEP_SECONDS)
+        step = max(now_step, device.last_used_step + 1)
+        if step <= now_step + mfa.VALID_WINDOW:
+            return pyotp.TOTP(device.secret, interval=mfa.STEP_SECONDS).at(step * mfa.STEP_SECONDS)
+        time.sleep(1)
+        device.refresh_from_db()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("GLABELLA_VAR_DIR", BASE_DIR / "var"))
@@ -45,6 +46,27 @@ def _development_secret() -> str:
 
 
 DEBUG = env_bool("GLABELLA_DEBUG")
+# --- production or development (hardening, docs/security.md) ----------------------
+# GLABELLA_ENV=production switches on everything `manage.py check --deploy` asks for: HTTPS
+# only, HSTS, secure `__Host-` cookies; it refuses to start with debug on or without a long
+# SECRET_KEY of its own. Anything else (the default) is the laptop setup over plain http.
+GLABELLA_ENV = (env("GLABELLA_ENV") or "development").strip().lower()
+if GLABELLA_ENV not in {"production", "development"}:
+    raise ImproperlyConfigured(
+        f"GLABELLA_ENV is {GLABELLA_ENV!r}; it must be 'production' or 'development'."
+    )
+PRODUCTION = GLABELLA_ENV == "production"
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured(
+        "GLABELLA_DEBUG is on while GLABELLA_ENV=production: debug pages show patient data. "
+        "Switch one of them off."
+    )
+if PRODUCTION and len(env("SECRET_KEY") or "") < 50:
+    raise ImproperlyConfigured(
+        "GLABELLA_ENV=production needs a SECRET_KEY of at least 50 random characters from the "
+        "environment (or SECRET_KEY_FILE), not the development key. Make one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 SECRET_KEY = env("SECRET_KEY") or _development_secret()
 ALLOWED_HOSTS = [h.strip() for h in (env("ALLOWED_HOSTS") or "127.0.0.1,localhost").split(",")]
 CSRF_TRUSTED_ORIGINS = [
@@ -75,6 +97,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "glabella.audit.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # H5: a connection-level database failure is a 503 in words, never a 500 (web/middleware.py).
+    "glabella.web.middleware.DatabaseUnavailableMiddleware",
+    # Content-Security-Policy, Permissions-Policy and friends on every response; and the
+    # request id made available to log lines (H3, issue 9 §2).
+    "glabella.web.security.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,7 +145,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers work while one writer writes; IMMEDIATE transactions take the
     # write lock up front, so two writers queue instead of failing half-way.
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
+        # How long a writer waits for the write lock before "database is locked" (a 503).
+        "timeout": float(env("GLABELLA_SQLITE_TIMEOUT") or "20"),
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
         "PRAGMA foreign_keys=ON;",
@@ -148,6 +176,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- password rules (H1, accounts/passwords.py; NIST SP 800-63B) ---------------------------
+# Long passphrases up to 128 characters, spaces and any Unicode; no composition rules, no
+# forced change; refuse passwords made of the user's name/e-mail, the clinic's or "glabella".
+AUTH_PASSWORD_VALIDATORS += [
+    {"NAME": "glabella.accounts.passwords.MaximumLengthValidator", "OPTIONS": {"max_length": 128}},
+    {"NAME": "glabella.accounts.passwords.ContextWordsValidator"},
+]
+# --- end password rules ---------------------------------------------------------------------
 # Two-step sign-in (accounts/mfa.py): required for owners, prescribers and injectors. Switch off
 # only for the laptop demo (`make run` does); `check --deploy` warns when it is off.
 GLABELLA_MFA_REQUIRED = env_bool("GLABELLA_MFA_REQUIRED", default=True)
@@ -170,13 +206,46 @@ SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env_bool(
-    "GLABELLA_SECURE_COOKIES", default=not DEBUG and bool(env("SECRET_KEY"))
-)
+
+# --- HTTPS, cookies and security headers (glabella/web/security.py adds the CSP) ---------
+# In production: HTTPS only (a plain-http request is redirected, except /healthz so a load
+# balancer may probe the process directly), HSTS for a year, cookies only over HTTPS and with
+# the `__Host-` prefix (bound to this exact host). Behind a reverse proxy that ends TLS, set
+# GLABELLA_PROXY_SSL_HEADER=X-Forwarded-Proto (the proxy must set that header itself,
+# overwriting whatever the client sent; contrib/nginx does).
+SESSION_COOKIE_SECURE = env_bool("GLABELLA_SECURE_COOKIES", default=PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# htmx sends the token from the page (base.html hx-headers), never from the cookie, so no
+# script needs to read the CSRF cookie.
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+if SESSION_COOKIE_SECURE:
+    SESSION_COOKIE_NAME = "__Host-glabella_session"
+    CSRF_COOKIE_NAME = "__Host-glabella_csrf"
+SECURE_SSL_REDIRECT = env_bool("GLABELLA_SSL_REDIRECT", default=PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+_proxy_ssl_header = (env("GLABELLA_PROXY_SSL_HEADER") or "").strip()
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+_HSTS_DEFAULT = str(365 * 24 * 3600) if PRODUCTION else "0"
+SECURE_HSTS_SECONDS = int(env("GLABELLA_HSTS_SECONDS") or _HSTS_DEFAULT)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("GLABELLA_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("GLABELLA_HSTS_PRELOAD", default=PRODUCTION)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy sent with every response (glabella/web/security.py): scripts and
+# styles only from this server's static files, never inline. GLABELLA_CSP_REPORT_URI adds a
+# report-uri for violation reports.
+GLABELLA_CSP_REPORT_URI = env("GLABELLA_CSP_REPORT_URI") or ""
+# An operator who turns HSTS sub-domains or preload off on purpose (a sub-domain still on plain
+# http) has decided it; check --deploy stops repeating it.
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if PRODUCTION and not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+    SILENCED_SYSTEM_CHECKS.append("security.W005")
+if PRODUCTION and not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 # --- i18n / time -------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -204,11 +273,34 @@ EMAIL_PORT = int(env("EMAIL_PORT") or "25")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL") or "glabella@localhost"
 
 # --- logging: no patient data in logs (we log request ids, never bodies) -----
+# Every line goes through glabella.logging_filters.NoPatientData: query strings (search pages put
+# names in ?q=) and secret-link tokens are cut from paths, SQL with its parameters is never
+# written, and each line carries the request id so a line can be matched to a request (and its
+# audit rows) without any patient detail. Django's "mail the admins" handler, which would send
+# request bodies by e-mail, is not used.
+GLABELLA_LOG_LEVEL = (env("GLABELLA_LOG_LEVEL") or "WARNING").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("GLABELLA_LOG_LEVEL") or "WARNING"},
+    "filters": {"no_patient_data": {"()": "glabella.logging_filters.NoPatientData"}},
+    "formatters": {
+        "glabella": {
+            "format": "%(asctime)s %(levelname)s %(name)s [request %(request_id)s] %(message)s"
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["no_patient_data"],
+            "formatter": "glabella",
+        }
+    },
+    "root": {"handlers": ["console"], "level": GLABELLA_LOG_LEVEL},
+    "loggers": {
+        # Django's own lines go to the root handler above (and so through the filter).
+        "django": {"handlers": [], "level": GLABELLA_LOG_LEVEL, "propagate": True},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- clinical settings a clinic may tighten (never loosen) -------------------
@@ -276,3 +368,67 @@ GLABELLA_EXPORT_KEEP_HOURS = int(env("GLABELLA_EXPORT_KEEP_HOURS") or "24")
 GLABELLA_EXPORT_STALE_MINUTES = int(env("GLABELLA_EXPORT_STALE_MINUTES") or "10")
 # The largest CSV file the import accepts (bytes).
 GLABELLA_IMPORT_MAX_BYTES = int(env("GLABELLA_IMPORT_MAX_BYTES") or str(50 * 1024 * 1024))
+
+
+# --- several app processes, several machines (H6; docs/deploy.md) ----------------------------
+# Nothing an app process keeps in its own memory may matter to the next request, which another
+# process (or machine) may answer. Sessions live in the database. The cache (the portal's
+# per-minute rate limits, the import page's progress) must be shared by every process:
+#   GLABELLA_CACHE_URL=redis://host:6379/0  Redis (Django's RedisCache)
+#   GLABELLA_CACHE_URL=db://                the database table glabella_cache, made by `migrate`
+#                                           (the default)
+#   GLABELLA_CACHE_URL=locmem://            this process's memory: only with a single process
+# Under pytest the default is locmem (tests clear it between tests; web/tests/test_cache.py
+# checks the database and Redis caches).
+def _cache(url: str) -> dict:
+    scheme = url.split("://", 1)[0].lower()
+    prefix = env("GLABELLA_CACHE_PREFIX") or "glabella"
+    if scheme in {"redis", "rediss", "unix"}:
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": prefix,
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    if scheme == "db":
+        return {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": url.split("://", 1)[1].strip("/") or "glabella_cache",
+            "KEY_PREFIX": prefix,
+        }
+    if scheme == "locmem":
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": prefix}
+    raise ValueError(f"GLABELLA_CACHE_URL: unknown cache {scheme!r} (redis://, db:// or locmem://)")
+
+
+CACHES = {
+    "default": _cache(
+        env("GLABELLA_CACHE_URL") or ("locmem://" if os.environ.get("PYTEST_VERSION") else "db://")
+    )
+}
+# Sessions: "db" (default: the database), "cached_db" (the database, read through the cache)
+# or "cache" (the cache only: Redis; everyone is signed out if Redis loses its data).
+SESSION_ENGINE = {
+    "db": "django.contrib.sessions.backends.db",
+    "cached_db": "django.contrib.sessions.backends.cached_db",
+    "cache": "django.contrib.sessions.backends.cache",
+}[(env("GLABELLA_SESSION_ENGINE") or "db").lower()]
+
+# Reports and exports read from a PostgreSQL streaming replica when DATABASE_REPLICA_URL is
+# set (glabella/db_router.py says which); everything else reads and writes the primary. Tests
+# never use the replica: it mirrors the test database.
+if env("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        env("DATABASE_REPLICA_URL") or "", conn_max_age=0, conn_health_checks=True
+    )
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    DATABASES["replica"]["ATOMIC_REQUESTS"] = False
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["glabella.db_router.ReplicaRouter"]
+
+# Behind a reverse proxy: requests from these addresses (comma-separated addresses or
+# networks, e.g. 127.0.0.1) have the client's own address taken from X-Forwarded-For
+# (glabella/proxy.py), so lockouts and rate limits count each client, not the proxy.
+GLABELLA_TRUSTED_PROXIES = env("GLABELLA_TRUSTED_PROXIES") or ""
+MIDDLEWARE = ["glabella.proxy.ForwardedForMiddleware", *MIDDLEWARE]
+# --- end of H6's block ----------------------------------------------------------------------

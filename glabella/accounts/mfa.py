@@ -21,15 +21,20 @@ from typing import TYPE_CHECKING
 
 import pyotp
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
 from glabella.accounts.models import Membership, RecoveryCode, TotpDevice
 from glabella.accounts.roles import Role
+from glabella.audit.models import Action
+from glabella.audit.services import append, record
 
 if TYPE_CHECKING:
     from django.contrib.sessions.backends.base import SessionBase
+    from django.http import HttpRequest
 
+    from glabella.accounts.actor import Actor
     from glabella.accounts.models import User
 
 ROLES_REQUIRING_MFA = frozenset({Role.OWNER, Role.PRESCRIBER, Role.INJECTOR})
@@ -47,8 +52,11 @@ _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read of
 
 def mfa_required(user: User) -> bool:
     """True when USER must pass the second step: a role that requires it, or a device set up."""
-    if has_device(user):
-        return True
+    return has_device(user) or role_requires_mfa(user)
+
+
+def role_requires_mfa(user: User) -> bool:
+    """True when one of USER's active roles requires the second step (and it is switched on)."""
     if not getattr(settings, "GLABELLA_MFA_REQUIRED", True):
         return False
     return Membership.objects.filter(
@@ -134,6 +142,18 @@ def verify_totp(device: TotpDevice, code: str, *, at: float | None = None) -> bo
     return bool(updated)
 
 
+def pending_device(user: User) -> TotpDevice:
+    """The device being set up: the unconfirmed one already there (so reloading the setup page
+    keeps the QR code the user may have scanned), else a new one with a fresh secret. Raises
+    ValueError when a confirmed device exists."""
+    device = TotpDevice.objects.filter(user=user).first()
+    if device is None:
+        device, _ = TotpDevice.objects.get_or_create(user=user, defaults={"secret": new_secret()})
+    if device.confirmed_at is not None:
+        raise ValueError("An authenticator app is already set up. Remove it first to replace it.")
+    return device
+
+
 def start_setup(user: User) -> TotpDevice:
     """A new, unconfirmed device with a fresh secret (replacing an unconfirmed one)."""
     TotpDevice.objects.filter(user=user, confirmed_at__isnull=True).delete()
@@ -198,3 +218,91 @@ def verify_second_factor(user: User, code: str) -> str | None:
     if use_recovery_code(user, code):
         return "recovery"
     return None
+
+
+def secret_for_typing(secret: str) -> str:
+    """The secret in groups of four, for typing into an app that cannot scan."""
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+def qr_svg(uri: str) -> str:
+    """The QR code of URI as an inline <svg> element (no script, no style attribute)."""
+    import segno
+
+    return str(
+        segno.make(uri, error="m").svg_inline(scale=5, border=2, omitsize=True, light="#fff")
+    )
+
+
+# --- audited services ------------------------------------------------------------------------
+#
+# Two-step events are audited with the existing actions and a "two_step" detail:
+#   set up            -> Action.SETUP        {"two_step": "app set up"}
+#   code refused      -> Action.LOGIN_FAILED {"two_step": "wrong code"}
+#   recovery code     -> Action.LOGIN        {"two_step": "recovery code used", "left": n}
+#   codes regenerated -> Action.UPDATE       {"two_step": "new recovery codes"}
+#   reset by an owner -> Action.UPDATE       {"two_step": "reset"}
+
+
+def _org_of(user: User) -> object:
+    m = Membership.objects.filter(user=user, is_active=True).select_related("organization").first()
+    return m.organization if m else None
+
+
+def audit_user_event(
+    request: HttpRequest | None, user: User, action: str, detail: dict[str, object]
+) -> None:
+    """An event about USER done by USER (signing in: there may be no Actor yet)."""
+    from glabella.accounts.actor import client_ip
+
+    append(
+        organization=_org_of(user),  # type: ignore[arg-type]
+        user=user,
+        actor_label=user.email,
+        action=action,
+        object_type="accounts.user",
+        object_id=str(user.pk),
+        object_label=user.email,
+        ip=client_ip(request) if request is not None else "",
+        request_id=getattr(request, "request_id", "") if request is not None else "",
+        detail=detail,
+    )
+
+
+@transaction.atomic
+def finish_setup(request: HttpRequest | None, device: TotpDevice, code: str) -> list[str] | None:
+    """Confirm DEVICE with a first code (audited): the recovery codes, or None."""
+    codes = confirm_setup(device, code)
+    if codes is not None:
+        audit_user_event(request, device.user, Action.SETUP, {"two_step": "app set up"})
+    return codes
+
+
+def regenerate_recovery_codes(request: HttpRequest | None, user: User) -> list[str]:
+    """New recovery codes for USER (the old ones stop working), audited."""
+    with transaction.atomic():
+        codes = new_recovery_codes(user)
+        audit_user_event(request, user, Action.UPDATE, {"two_step": "new recovery codes"})
+    return codes
+
+
+def reset(actor: Actor, user: User) -> bool:
+    """Remove USER's authenticator app and recovery codes (a lost phone): the next sign-in
+    sets up a new app when the role requires one. Only an owner of an organization USER works
+    for (or USER themself). Audited. True when there was something to remove."""
+    is_self = actor.user is not None and actor.user.pk == user.pk
+    if not is_self:
+        actor.require("organization.manage")
+        if not Membership.objects.filter(user=user, organization=actor.organization).exists():
+            raise PermissionDenied("That person does not work for your organization.")
+    with transaction.atomic():
+        removed, _ = TotpDevice.objects.filter(user=user).delete()
+        codes, _ = RecoveryCode.objects.filter(user=user).delete()
+        record(
+            actor,
+            Action.UPDATE,
+            user,
+            label=user.email,
+            detail={"two_step": "reset", "had_app": bool(removed), "recovery_codes": codes},
+        )
+    return bool(removed or codes)

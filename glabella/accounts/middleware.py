@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
+from glabella.accounts import mfa
 from glabella.accounts.models import Membership
 
 SESSION_CLINIC_KEY = "glabella_clinic_id"
@@ -36,12 +40,56 @@ class MembershipMiddleware:
 class MfaRequiredMiddleware:
     """Send a signed-in user who must pass the second step, and has not in this session, to it.
 
-    Filled in by the two-step sign-in work (accounts/mfa.py); until then it lets every request
-    through.
+    Until then the session reaches only the two-step pages, sign-out, static files and the
+    health check: every other page (GET or POST) redirects to the step; an htmx request gets
+    401 with ``HX-Redirect`` so the whole page goes there. Requests that are not session
+    sign-ins are left alone, by path: the API and FHIR (/api/v1/, /fhir/r4/: tokens only, never
+    the session) and the patient portal (/my/: secret links). Sets ``request.mfa_pending`` for the templates (no menu yet).
     """
+
+    EXEMPT_PREFIXES = ("/api/v1/", "/fhir/r4/", "/my/", "/healthz")
+    ALLOWED_NAMES = ("accounts:mfa_verify", "accounts:mfa_setup", "accounts:logout")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        self._allowed_paths: frozenset[str] | None = None
+
+    def _allowed(self) -> frozenset[str]:
+        if self._allowed_paths is None:
+            self._allowed_paths = frozenset(reverse(name) for name in self.ALLOWED_NAMES)
+        return self._allowed_paths
+
+    def _exempt(self, request: HttpRequest) -> bool:
+        path = request.path_info
+        # Not by an Authorization header: pages ignore it and read the session, so a
+        # half-signed-in session sending "Bearer anything" must still be stopped here. The API
+        # and FHIR prefixes accept tokens only, never the session.
+        static = settings.STATIC_URL or "/static/"
+        if not static.startswith("http") and path.startswith(static):
+            return True
+        return path.startswith(self.EXEMPT_PREFIXES)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.mfa_pending = False  # type: ignore[attr-defined]
+        if (
+            request.user.is_authenticated
+            and not mfa.is_verified(request.session)
+            and not self._exempt(request)
+        ):
+            has_device = mfa.has_device(request.user)  # type: ignore[arg-type]
+            if has_device or mfa.role_requires_mfa(request.user):  # type: ignore[arg-type]
+                request.mfa_pending = True  # type: ignore[attr-defined]
+                if request.path_info not in self._allowed():
+                    return self._to_the_step(request, has_device)
         return self.get_response(request)
+
+    @staticmethod
+    def _to_the_step(request: HttpRequest, has_device: bool) -> HttpResponse:
+        step = reverse("accounts:mfa_verify" if has_device else "accounts:mfa_setup")
+        if request.method in ("GET", "HEAD") and not request.headers.get("HX-Request"):
+            step = f"{step}?{urlencode({'next': request.get_full_path()})}"
+        if request.headers.get("HX-Request"):
+            response = HttpResponse(status=401)
+            response["HX-Redirect"] = step
+            return response
+        return HttpResponseRedirect(step)

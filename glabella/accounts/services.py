@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -114,8 +116,125 @@ def add_member(
             )
         elif user.memberships.exclude(organization=actor.organization).exists():
             raise ValidationError({"email": "That person works for another organization."})
+        elif user.memberships.filter(clinic=clinic).exists():
+            raise ValidationError(
+                {"email": f"{email} already works at {clinic.name}; change their role instead."}
+            )
         membership = Membership.objects.create(
             user=user, clinic=clinic, organization=actor.organization, role=role
         )
         record(actor, Action.CREATE, membership, label=str(membership), detail={"role": role})
     return membership
+
+
+# --- the owner's team page: roles, switching members off and on -------------------------------
+
+LAST_OWNER_MESSAGE = "You are the last owner; make someone else owner first."
+
+
+def _role_words(role: str) -> str:
+    return str(Role(role).label) if role in Role.values else role
+
+
+def _lock_owners(organization: Organization) -> None:
+    """Serialise changes to who is owner in ORGANIZATION (two owners demoting each other at the
+    same moment must not leave nobody): lock the organization's row until the transaction ends."""
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+
+
+def _other_active_owner(membership: Membership) -> bool:
+    return (
+        Membership.objects.filter(
+            organization=membership.organization_id, role=Role.OWNER, is_active=True
+        )
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+def _member_in_org(actor: Actor, membership: Membership) -> Membership:
+    """MEMBERSHIP re-read (locked) in ACTOR's organization: another organization's is refused."""
+    found = (
+        Membership.objects.select_for_update()
+        .filter(organization=actor.organization, pk=membership.pk)
+        .select_related("user", "clinic")
+        .first()
+    )
+    if found is None:
+        raise ValidationError("That person does not work for your organization.")
+    return found
+
+
+def change_role(actor: Actor, membership: Membership, role: str) -> Membership:
+    """Give MEMBERSHIP another role. It takes effect on the member's next page (the middleware
+    reads the membership on every request). The last active owner cannot stop being owner."""
+    actor.require("organization.manage")
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    with transaction.atomic():
+        _lock_owners(actor.organization)
+        m = _member_in_org(actor, membership)
+        before = m.role
+        if before == role:
+            return m
+        if before == Role.OWNER and m.is_active and not _other_active_owner(m):
+            raise ValidationError({"role": LAST_OWNER_MESSAGE})
+        m.role = role
+        m.save(update_fields=["role"])
+        record(
+            actor,
+            Action.UPDATE,
+            m,
+            label=(
+                f"Role of {m.user.email} at {m.clinic.name} changed from "
+                f"{_role_words(before)} to {_role_words(role)}"
+            ),
+            detail={
+                "change": "role",
+                "member": m.user.email,
+                "clinic": m.clinic.name,
+                "before": before,
+                "after": role,
+            },
+        )
+    membership.role = m.role
+    return m
+
+
+def set_member_active(actor: Actor, membership: Membership, active: bool) -> Membership:
+    """Switch a member off (they can no longer sign in to that clinic; their API tokens for it
+    stop working) or back on. The last active owner cannot be switched off."""
+    actor.require("organization.manage")
+    with transaction.atomic():
+        _lock_owners(actor.organization)
+        m = _member_in_org(actor, membership)
+        if m.is_active == active:
+            return m
+        if not active and m.role == Role.OWNER and not _other_active_owner(m):
+            raise ValidationError(LAST_OWNER_MESSAGE)
+        m.is_active = active
+        m.save(update_fields=["is_active"])
+        what = "switched back on" if active else "switched off"
+        record(
+            actor,
+            Action.UPDATE,
+            m,
+            label=f"{m.user.email} ({_role_words(m.role)} at {m.clinic.name}) {what}",
+            detail={
+                "change": "active",
+                "member": m.user.email,
+                "clinic": m.clinic.name,
+                "before": not active,
+                "after": active,
+            },
+        )
+    membership.is_active = m.is_active
+    return m
+
+
+def temporary_password() -> str:
+    """A password to hand over in person: four groups of five letters and digits that are easy
+    to read aloud (about 100 bits). The member changes it from "Your settings"."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    raw = "".join(secrets.choice(alphabet) for _ in range(20))
+    return "-".join(raw[i : i + 5] for i in range(0, 20, 5))

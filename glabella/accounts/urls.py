@@ -13,6 +13,7 @@ urlpatterns = [
     path("two-step/setup/", mfa_views.mfa_setup, name="mfa_setup"),
     path("two-step/recovery-codes/", mfa_views.mfa_recovery_codes, name="mfa_recovery_codes"),
     path("password/", mfa_views.password_change, name="password_change"),
+    path("still-here/", views.still_here, name="still_here"),
     path("confirm/", team_views.reauth, name="reauth"),
     path("team/", team_views.team, name="team"),
     path("team/<int:membership_id>/", team_views.team_member, name="team_member"),

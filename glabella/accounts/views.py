@@ -3,16 +3,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login as auth_login
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from glabella.accounts.actor import Actor
+from glabella.accounts import lockout, mfa
+from glabella.accounts.actor import Actor, client_ip
 from glabella.accounts.decorators import signed_in
 from glabella.accounts.forms import LoginForm, TokenForm
 from glabella.accounts.middleware import SESSION_CLINIC_KEY
@@ -21,13 +27,70 @@ from glabella.accounts.tokens import NewToken, create_token, revoke_token
 
 
 class LoginView(auth_views.LoginView):
+    """The password step. Locked accounts and addresses get 429 and plain words, even with the
+    right password; failures count toward the lock (accounts/lockout.py). A member who must
+    pass the second step is then sent to it (accounts/mfa_views.py)."""
+
     template_name = "accounts/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["idle_signed_out"] = self.request.GET.get("idle") == "1"
+        context["idle_minutes"] = max(1, settings.SESSION_COOKIE_AGE // 60)
+        return context
+
+    def _locked(self, lock: lockout.Lock, email: str) -> HttpResponse:
+        form = self.get_form_class()(self.request, initial={"username": email})
+        context = self.get_context_data(form=form)
+        context["lock_message"] = lock.message()
+        response = self.render_to_response(context)
+        response.status_code = 429
+        response["Retry-After"] = str(lock.seconds_left)
+        return response
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        email = str(request.POST.get("username", ""))[:254]
+        lock = lockout.check(email, client_ip(request))
+        if lock is not None:
+            lockout.audit(request, email, lock, refused=True)
+            return self._locked(lock, email)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        email = str(form.data.get("username", ""))[:254]
+        if email and form.data.get("password"):
+            lock = lockout.register_failure(email, client_ip(self.request))
+            if lock is not None:
+                lockout.audit(self.request, email, lock, refused=False)
+                return self._locked(lock, email)
+        return super().form_invalid(form)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        user = form.get_user()
+        auth_login(self.request, user)
+        next_url = self.get_success_url()
+        if mfa.mfa_required(user):
+            # Not signed in for real until the second step: the lock counter is reset then.
+            step = "accounts:mfa_verify" if mfa.has_device(user) else "accounts:mfa_setup"
+            return redirect(f"{reverse(step)}?{urlencode({'next': next_url})}")
+        lockout.register_success(user.email)
+        mfa.mark_reauthenticated(self.request.session)
+        return redirect(next_url)
+
 
 class LogoutView(auth_views.LogoutView):
     pass
+
+
+@never_cache
+def still_here(request: HttpRequest) -> HttpResponse:
+    """The idle timer's "Stay signed in" (static/accounts/idle.js): a cheap signed-in request
+    that pushes the session's expiry forward. 204 while signed in, 401 after it ended."""
+    if not request.user.is_authenticated:
+        return HttpResponse(status=401)
+    return HttpResponse(status=204)
 
 
 @require_POST
@@ -101,6 +164,9 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         "form": form,
         "new_token": new_token,
         "tokens": _token_rows(mine.select_related("membership__clinic"), now),
+        "two_step_on": mfa.has_device(request.user),  # type: ignore[arg-type]
+        "two_step_required": mfa.role_requires_mfa(request.user),  # type: ignore[arg-type]
+        "recovery_codes_left": mfa.recovery_codes_left(request.user),  # type: ignore[arg-type]
     }
     if actor.can("organization.manage"):
         others = (

@@ -99,6 +99,7 @@ def verify_chain(*, progress: Any = None) -> ChainReport:
     prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
+    # scoped: the audit hash chain runs across every organization (verification)
     events = AuditEvent.objects.order_by("seq")
     total = events.count()
     for event in events.iterator(chunk_size=2000):

@@ -1262,6 +1262,7 @@ def on_hand(
     keys = set(open_by) | {
         k for k, r in sums.items() if _q(r["units_sum"]) != 0 or (r["vials_sum"] or 0) != 0
     }
+    # scoped: lot ids from this organization's scoped stock rows above
     lots = Lot.objects.in_bulk({k[1] for k in keys})
     clinics = Clinic.objects.in_bulk({k[0] for k in keys})
     result = []
@@ -1396,6 +1397,7 @@ def reconciliation(
         ):
             unaccounted[v["lot_id"]].append((v["pk"], _q(v["left"])))
         data = list(sums)
+        # scoped: lot ids from this organization's scoped stock rows above
         lots = Lot.objects.in_bulk([r["lot_id"] for r in data])
         for r in data:
             opening, closing = _q(r["opening"]), _q(r["closing"])

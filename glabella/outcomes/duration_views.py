@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from glabella.accounts.actor import Actor
 from glabella.accounts.decorators import require
 from glabella.charting.models import TreatmentSession
+from glabella.db_router import reading_from_replica
 from glabella.outcomes import durations as services
 from glabella.outcomes.duration_forms import CohortForm, InErrorForm, ReturnForm
 from glabella.outcomes.models import EffectReturn, Rater
@@ -170,7 +171,8 @@ def cohort(request: HttpRequest) -> HttpResponse:
         indication = form.cleaned_data["indication"]
         clinic = form.cleaned_data["clinic"]
         services.view_cohort(actor, indication, clinic)
-        curves = services.cohort(org, indication=indication, clinic=clinic, today=today)
+        with reading_from_replica():  # a report: from the replica when there is one
+            curves = services.cohort(org, indication=indication, clinic=clinic, today=today)
         from glabella.outcomes.charts import Series, survival_chart
 
         name = services.indication_name(indication)

@@ -591,6 +591,7 @@ def _cosmetic_days(clinic_id: int) -> int:
     from glabella.scheduling.recalls import _cosmetic_days as clamp
 
     raw = (
+        # scoped: clinic_id read off a record already scoped
         SchedulingSettings.objects.filter(clinic_id=clinic_id)
         .values_list("cosmetic_recall_days", flat=True)
         .first()

@@ -324,6 +324,7 @@ def link_for_token(token: str, now: datetime | None = None) -> PatientLink | Non
         return None
     now = now or timezone.now()
     link = (
+        # scoped: found by the hash of the secret link: the token is the key
         PatientLink.objects.filter(
             token_hash=hash_token(token), revoked_at__isnull=True, expires_at__gt=now
         )

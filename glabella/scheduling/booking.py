@@ -194,6 +194,7 @@ def _aware(value: Any, clinic: Clinic, field: str = "starts_at") -> datetime:
 
 def overlaps(slot: Slot, exclude: Appointment | None = None) -> dict[str, str]:
     """What the slot collides with, as messages keyed by field (empty when free)."""
+    # scoped: a practitioner's clash anywhere blocks the slot; narrowed to practitioner/room below
     clash = Appointment.objects.filter(
         status__in=ACTIVE_STATUSES, starts_at__lt=slot.ends_at, ends_at__gt=slot.starts_at
     )

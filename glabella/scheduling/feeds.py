@@ -177,6 +177,7 @@ def feed_for_token(token: str) -> CalendarFeed | None:
     if not TOKEN_PATTERN.match(token):
         return None
     feed = (
+        # scoped: found by the hash of the secret feed token: the token is the key
         CalendarFeed.objects.filter(token_hash=hash_token(token), revoked_at__isnull=True)
         .select_related("user", "organization")
         .first()

@@ -639,6 +639,7 @@ def _cosmetic_days_for(organization_id: int, clinic_ids: Iterable[int | None]) -
 
     wanted = {c for c in clinic_ids if c is not None}
     found = dict(
+        # scoped: ids from this organization's scoped rows above
         SchedulingSettings.objects.filter(clinic_id__in=wanted).values_list(
             "clinic_id", "cosmetic_recall_days"
         )
@@ -653,6 +654,7 @@ def _booked_still(recall_ids: Iterable[int]) -> set[int]:
     if not ids:
         return set()
     return set(
+        # scoped: ids from this organization's scoped rows above
         Appointment.objects.filter(
             recall_id__in=ids,
             status__in=(AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED),
@@ -694,12 +696,14 @@ def _refresh_chunk(
         if needed:
             patient_objects = {
                 **(patient_objects or {}),
+                # scoped: ids from this organization's scoped rows above
                 **{p.pk: p for p in Patient.objects.filter(pk__in=needed)},
             }
     for pid, f in facts.items():
         asked = durations if only is None or pid in only else None
         patient = patient_objects.get(pid) if patient_objects else None
         if asked is not None and patient is None:
+            # scoped: ids from this organization's scoped rows above
             patient = Patient.objects.get(pk=pid)
         wanted = plan(f, days, asked, patient)
         changes = reconcile(f, organization_id, current.get(pid, []), wanted, booked, now)
@@ -747,6 +751,7 @@ def clinic_interval_changed(clinic: Clinic) -> int:
     ordered = sorted(patient_ids)
     for start in range(0, len(ordered), CHUNK):
         rows = list(
+            # scoped: ids from this organization's scoped rows above
             Patient.objects.filter(pk__in=ordered[start : start + CHUNK])
             .order_by("pk")
             .values_list("pk", "date_of_birth", "home_clinic_id")
@@ -809,6 +814,7 @@ def rebuild_all(
             break
         objects = None
         if durations is not None and durations is not personal:
+            # scoped: ids from this organization's scoped rows above
             objects = {p.pk: p for p in Patient.objects.filter(pk__in=[r[0] for r in rows])}
         with transaction.atomic():
             changed += len(_refresh_chunk(organization.pk, rows, durations, objects))
@@ -1080,6 +1086,7 @@ def worklist(
     # Then: sort the narrow recall rows to find the page, and load the page's rows with their
     # patient, clinic and practitioner (sorting the joined rows costs far more).
     ids = list(rows.order_by(*order).values_list("pk", flat=True)[start : start + per_page])
+    # scoped: ids from this organization's scoped rows above
     loaded = Recall.objects.filter(pk__in=ids).select_related("patient", "clinic", "practitioner")
     by_pk = {r.pk: r for r in loaded}
     return Page(tab, [by_pk[pk] for pk in ids], tally, number, per_page)

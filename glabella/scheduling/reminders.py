@@ -225,6 +225,7 @@ def _decide(item: Wanted, config: SchedulingSettings, starts_at: datetime | None
 
 
 def _clinic_settings() -> dict[int, SchedulingSettings]:
+    # scoped: the reminder worker runs over every organization
     found = {s.clinic_id: s for s in SchedulingSettings.objects.select_related("clinic")}
     for clinic in Clinic.objects.exclude(pk__in=list(found)):
         made = settings_for(clinic)
@@ -246,6 +247,7 @@ def _horizon(now: datetime, configs: dict[int, SchedulingSettings]) -> datetime:
 def _appointment_candidates(now: datetime, horizon: datetime) -> QuerySet[Appointment]:
     """Booked appointments that may need a message now: starting soon, or booked recently."""
     return (
+        # scoped: the reminder worker runs over every organization
         Appointment.objects.filter(status=AppointmentStatus.BOOKED, starts_at__gt=now)
         .filter(Q(starts_at__lte=horizon) | Q(updated_at__gte=now - CONFIRM_WITHIN))
         .order_by()
@@ -256,6 +258,7 @@ def _recall_candidates(now: datetime, configs: dict[int, SchedulingSettings]) ->
     """Open recalls due within the longest invitation notice (and a day)."""
     longest = max((c.recall_invite_days for c in configs.values()), default=0)
     today = now.date()
+    # scoped: the reminder worker runs over every organization
     return Recall.objects.filter(
         is_current__in=[True],  # see recalls._filtered: lets SQLite use the index
         state=RecallState.OPEN,
@@ -313,6 +316,7 @@ def _wanted_for_recalls(now: datetime, configs: dict[int, SchedulingSettings]) -
     for org_id, clinic_id in Clinic.objects.order_by("pk").values_list("organization_id", "pk"):
         first_clinic.setdefault(org_id, clinic_id)
     booked = dict(
+        # scoped: the reminder worker runs over every organization
         Appointment.objects.filter(
             status=AppointmentStatus.BOOKED,
             starts_at__gt=now,
@@ -386,6 +390,7 @@ def _cancel_stale(now: datetime, wanted_keys: set[str]) -> int:
     recall was closed."""
     cancelled = 0
     rows = (
+        # scoped: the reminder worker runs over every organization
         Reminder.objects.filter(status=ReminderStatus.PENDING)
         .filter(Q(appointment__isnull=False) | Q(recall__isnull=False))
         .values_list(
@@ -412,6 +417,7 @@ def _cancel_stale(now: datetime, wanted_keys: set[str]) -> int:
         if reason:
             reasons[reason].append(pk)
     for reason, pks in reasons.items():
+        # scoped: the reminder worker runs over every organization
         cancelled += Reminder.objects.filter(pk__in=pks, status=ReminderStatus.PENDING).update(
             status=ReminderStatus.CANCELLED, skip_reason=reason[:300]
         )
@@ -452,6 +458,7 @@ def plan(now: datetime | None = None) -> Planned:
     if wanted:
         appointments = _appointment_candidates(now, _horizon(now, configs)).values("pk")
         recalls = _recall_candidates(now, configs).values("pk")
+        # scoped: the reminder worker runs over every organization
         for row in Reminder.objects.filter(
             Q(appointment_id__in=appointments) | Q(recall_id__in=recalls)
         ).values("pk", "key", "status", "attempts", "channel", "skip_reason", "due_at"):
@@ -496,6 +503,7 @@ def plan(now: datetime | None = None) -> Planned:
         target = (want.status, want.skip_reason[:300], want.channel, want.due_at)
         if target == (row["status"], row["skip_reason"], row["channel"], row["due_at"]):
             continue
+        # scoped: the reminder worker runs over every organization
         result.updated += Reminder.objects.filter(
             pk=row["pk"], status=status, attempts=row["attempts"]
         ).update(
@@ -640,6 +648,7 @@ class Sent:
 
 def _mine(pk: int, worker_id: str) -> QuerySet[Reminder]:
     """The row, while this worker holds it (a late finish after the lease still counts)."""
+    # scoped: the reminder worker runs over every organization
     return Reminder.objects.filter(
         pk=pk,
         claimed_by=worker_id,
@@ -669,6 +678,7 @@ def _still_wanted(reminder: Reminder, now: datetime) -> tuple[str, str] | None:
 
 
 def _send_one(pk: int, worker_id: str, now: datetime, cache: dict, out: Sent) -> None:
+    # scoped: the reminder worker runs over every organization
     reminder = Reminder.objects.select_related(
         "patient", "clinic", "appointment", "appointment__practitioner", "recall"
     ).get(pk=pk)
@@ -771,6 +781,7 @@ def claim(pk: int, worker_id: str, now: datetime) -> bool:
     """Take one due reminder for WORKER_ID: True only for the one worker whose UPDATE moved it
     from pending to sending. Committed at once (no surrounding transaction)."""
     return bool(
+        # scoped: the reminder worker runs over every organization
         Reminder.objects.filter(
             pk=pk, status=ReminderStatus.PENDING, next_attempt_at__lte=now
         ).update(status=ReminderStatus.SENDING, claimed_by=worker_id, claimed_at=timezone.now())
@@ -792,6 +803,7 @@ def send_due(
     while True:
         # A row this pass has handled is no longer due (sent, failed, skipped, or waiting for a
         # later retry), so each batch brings new rows; `seen` only guards against a loop.
+        # scoped: the reminder worker runs over every organization
         due = Reminder.objects.filter(
             status=ReminderStatus.PENDING, next_attempt_at__lte=now
         ).order_by("next_attempt_at", "pk")
@@ -817,6 +829,7 @@ def send_due(
 def sweep_stale(now: datetime | None = None, lease_for: timedelta | None = None) -> int:
     """Mark messages left in `sending` longer than the lease as uncertain (never resent)."""
     now = now or timezone.now()
+    # scoped: the reminder worker runs over every organization
     return Reminder.objects.filter(
         status=ReminderStatus.SENDING, claimed_at__lt=now - (lease_for or lease())
     ).update(status=ReminderStatus.UNCERTAIN, last_error=UNCERTAIN_TEXT)
@@ -918,6 +931,7 @@ def resent_ids(pks: Iterable[int]) -> set[int]:
     keys = [f"resend:{pk}" for pk in pks]
     found: set[int] = set()
     for chunk in _chunks(keys):
+        # scoped: the reminder worker runs over every organization
         for key in Reminder.objects.filter(key__in=chunk).values_list("key", flat=True):
             found.add(int(key.split(":")[1]))
     return found
@@ -989,6 +1003,7 @@ def opt_out(patient: Patient, now: datetime | None = None) -> OptOut:
         )
         locked.reminder_consent, locked.reminder_opt_out_at = False, now
         clinic = locked.home_clinic
+        # scoped: the patient's own reminders (patient in hand)
         cancelled = Reminder.objects.filter(
             patient_id=locked.pk, status=ReminderStatus.PENDING
         ).update(
@@ -1012,4 +1027,5 @@ def patient_for_token(token: str) -> Patient | None:
     pk = messages.patient_pk_from_token(token)
     if pk is None:
         return None
+    # scoped: pk from the signed opt-out token
     return Patient.objects.select_related("organization", "home_clinic").filter(pk=pk).first()

@@ -34,7 +34,7 @@ from glabella.scheduling.models import Appointment, AppointmentStatus, Room
 from glabella.web import demo_outcomes
 
 DEMO_ORG = "Glabella Demo Clinics"
-DEMO_PASSWORD = "glabella-demo-2026"  # noqa: S105  (published demo login, demo data only)
+DEMO_PASSWORD = "chairside-demo-2026"  # noqa: S105  (published demo login, demo data only)
 
 
 @dataclass(frozen=True)
@@ -279,6 +279,7 @@ def _demo_stock(london: Actor, leeds: Actor, owner: Actor) -> None:
             vial_units=size,
             vial_count=count,
         )
+    # scoped: demo loader: only its own organization's data exists here
     vial = Vial.objects.filter(lot__lot_number="C8812AB", state=VialState.SEALED).first()
     if vial is not None:
         inventory.reconstitute(london, vial, "2.5")

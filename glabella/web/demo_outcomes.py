@@ -66,6 +66,7 @@ def load(rng: random.Random, london: Actor, leeds: Actor, prescriber: Actor, tod
 
 def _patients(sessions: object) -> list[Patient]:
     ids = list(dict.fromkeys(sessions.order_by("patient_id").values_list("patient_id", flat=True)))  # type: ignore[attr-defined]
+    # scoped: demo loader: ids of its own organization's patients
     return list(Patient.objects.filter(pk__in=ids).order_by("pk"))
 
 

@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from glabella.accounts.actor import Actor
 from glabella.audit import services as audit
+from glabella.db_router import reading_from_replica
 from glabella.interop import threads
 from glabella.interop.export import full, ndjson
 from glabella.interop.export.files import private_dir
@@ -145,11 +146,13 @@ def run(job_id: int) -> ExportJob | None:
     """Run queued job JOB_ID here and now; None if it was not queued (another runner has it,
     or it was deleted)."""
     now = timezone.now()
+    # scoped: the job's own id, queued by a scoped request (worker thread)
     claimed = ExportJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(
         state=JobState.RUNNING, started_at=now
     )
     if not claimed:
         return None
+    # scoped: the job's own id, queued by a scoped request (worker thread)
     job = ExportJob.objects.select_related("organization", "requested_by").get(pk=job_id)
     directory = job_dir(job)
     progress = _progress_updater(job)
@@ -165,6 +168,7 @@ def run(job_id: int) -> ExportJob | None:
         return None
     except Exception as exc:
         log.exception("Export job %s failed", job_id)
+        # scoped: the job's own id, queued by a scoped request (worker thread)
         ExportJob.objects.filter(pk=job_id, state=JobState.RUNNING).update(
             state=JobState.FAILED,
             finished_at=timezone.now(),
@@ -173,6 +177,7 @@ def run(job_id: int) -> ExportJob | None:
         _discard(job)
         job.refresh_from_db()
         return job
+    # scoped: the job's own id, queued by a scoped request (worker thread)
     finished = ExportJob.objects.filter(pk=job_id, state=JobState.RUNNING).update(
         state=JobState.DONE,
         finished_at=timezone.now(),
@@ -211,15 +216,19 @@ def _run_bulk(
     job: ExportJob, directory: Path, progress: Callable[[int, int], None]
 ) -> list[dict[str, Any]]:
     types = job.types or list(ndjson.served_types())
-    tracker = full.Tracker(
-        total=ndjson.count(job.organization, types, job.since), callback=progress
-    )
+    # The rows are read from the replica when there is one (glabella/db_router.py); the job's
+    # own progress updates are writes, so they still go to the primary.
+    with reading_from_replica():
+        tracker = full.Tracker(
+            total=ndjson.count(job.organization, types, job.since), callback=progress
+        )
     ExportJob.objects.filter(pk=job.pk).update(total_items=tracker.total)
     job.total_items = tracker.total
     private_dir(directory)
-    written = ndjson.write_types(
-        job.organization, directory, types, since=job.since, progress=tracker.add
-    )
+    with reading_from_replica():
+        written = ndjson.write_types(
+            job.organization, directory, types, since=job.since, progress=tracker.add
+        )
     return [
         {"type": t, "file": e.path, "count": e.records, "bytes": e.bytes, "sha256": e.sha256}
         for t, e in written
@@ -230,7 +239,8 @@ def _run_full(
     job: ExportJob, directory: Path, progress: Callable[[int, int], None]
 ) -> list[dict[str, Any]]:
     by = job.requested_by.email if job.requested_by else "system"
-    result = full.write_export(job.organization, directory, by=by, progress=progress)
+    with reading_from_replica():  # see _run_bulk
+        result = full.write_export(job.organization, directory, by=by, progress=progress)
     job.total_items = max(job.total_items, job.done_items)
     parts = [
         {"part": part, "files": p["files"], "records": p["records"], "bytes": p["bytes"]}
@@ -284,6 +294,7 @@ def _last_sign_of_life(job: ExportJob) -> datetime:
 def reap(organization: Any = None, now: datetime | None = None) -> int:
     """Mark failed the jobs left queued or running by a process that died; returns how many."""
     now = now or timezone.now()
+    # scoped: system job: reaps the exports of every organization
     jobs = ExportJob.objects.filter(state__in=ACTIVE)
     if organization is not None:
         jobs = jobs.filter(organization=organization)
@@ -308,6 +319,7 @@ def purge_expired(organization: Any = None, now: datetime | None = None) -> int:
     """Remove the files of jobs finished more than GLABELLA_EXPORT_KEEP_HOURS ago."""
     now = now or timezone.now()
     cutoff = now - timedelta(hours=keep_hours())
+    # scoped: system job: purges the old exports of every organization
     jobs = ExportJob.objects.filter(state=JobState.DONE, finished_at__lt=cutoff)
     if organization is not None:
         jobs = jobs.filter(organization=organization)

@@ -47,6 +47,10 @@ SECRET_COLUMNS: dict[str, str] = {
 # Glabella models that hold no organization's data (they are shared by all organizations).
 NOT_ORGANIZATION_DATA: dict[str, str] = {
     "audit.chainhead": "the head of the audit hash chain, shared by every organization",
+    "accounts.totpdevice": "authenticator app secrets: credentials, never exported",
+    "accounts.recoverycode": "hashes of one-time recovery codes: credentials, never exported",
+    "accounts.loginthrottle": "failed sign-in counters per e-mail and address (not any one "
+    "organization's)",
 }
 
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from glabella.accounts.actor import Actor
 from glabella.accounts.decorators import require
+from glabella.accounts.reauth import needs_reauth, require_recent_auth
 from glabella.audit import services as audit
 from glabella.interop.export import jobs
 from glabella.interop.export.full import MANIFEST
@@ -42,6 +43,9 @@ def home(request: HttpRequest) -> HttpResponse:
     """What a full export holds, a button to make one, and the recent ones."""
     actor = Actor.from_request(request)
     if request.method == "POST":
+        # All of the organization's data: the password again first (accounts/reauth.py).
+        if (ask := needs_reauth(request, action="Prepare an export")) is not None:
+            return ask
         jobs.reap(actor.organization)
         running = _full_jobs(request).filter(state__in=jobs.ACTIVE).first()
         if running is not None:  # one at a time: a second click joins the first
@@ -89,6 +93,7 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require("data.export")
 @require_GET
+@require_recent_auth
 def download(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """The finished export as one ZIP, streamed as it is made. Audited."""
     export = _job(request, pk)

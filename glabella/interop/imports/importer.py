@@ -308,6 +308,7 @@ class Checker:
 
     def _patient(self, pk: int) -> Patient:
         if pk not in self._patient_cache:
+            # scoped: pk from this organization's own patient index (scoped rows above)
             self._patient_cache[pk] = Patient.objects.get(pk=pk)
         return self._patient_cache[pk]
 

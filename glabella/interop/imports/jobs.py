@@ -13,7 +13,10 @@
    file is read back and must still have the same SHA-256.
 3. :func:`run` checks everything again (the data may have changed since the dry run), writes
    all or nothing, and records the outcome on the run. While it runs, its progress is kept in
-   this process (:func:`progress`), which the page polls by refreshing itself. The upload is
+   this process (:func:`progress`), which the page polls by refreshing itself; with several
+   app processes it is also put in the shared cache when that is Redis, so whichever process
+   answers the page shows it (the database cache cannot: the import is one transaction, so
+   its progress rows would only appear once it is over). The upload is
    deleted once imported; uploads left unconfirmed are deleted after
    ``GLABELLA_EXPORT_KEEP_HOURS`` (:func:`purge_uploads`).
 """
@@ -111,6 +114,7 @@ def confirm(actor: Actor, dry_run: ImportRun) -> ImportRun:
         )
         done = (locked.created or {}).get("confirmed_run")
         if done:
+            # scoped: the run's own id, queued by a scoped request (worker thread)
             return ImportRun.objects.get(pk=done)
         if locked.problems:
             raise ValueError("This file has problems: correct it and upload it again.")
@@ -145,21 +149,58 @@ def start_thread(run_id: int) -> threading.Thread:
     return threads.start(f"glabella-import-{run_id}", lambda: run(run_id))
 
 
+def _progress_key(run_id: int) -> str:
+    return f"import-progress:{run_id}"
+
+
+def _shared_cache() -> Any:
+    """The cache other app processes see, if progress can be shared through it (see above)."""
+    from django.core.cache import caches
+    from django.core.cache.backends.db import DatabaseCache
+
+    cache = caches["default"]
+    return None if isinstance(cache, DatabaseCache) else cache
+
+
+def _share(run_id: int, value: tuple[int, int] | None) -> None:
+    shared = _shared_cache()
+    if shared is None:
+        return
+    try:
+        if value is None:
+            shared.delete(_progress_key(run_id))
+        else:
+            shared.set(_progress_key(run_id), list(value), timeout=3600)
+    except Exception:  # the progress bar must never stop an import
+        log.warning("Import run %s: could not share its progress", run_id)
+
+
 def progress(run: ImportRun) -> tuple[int, int]:
-    """(done, total) writes of a running import (in this process), else (0, 0)."""
+    """(done, total) writes of a running import (this process's, else the shared cache's),
+    else (0, 0)."""
     with _lock:
-        return _progress.get(run.pk, (0, 0))
+        here = _progress.get(run.pk)
+    if here is not None:
+        return here
+    shared = _shared_cache()
+    try:
+        value = shared.get(_progress_key(run.pk)) if shared is not None else None
+    except Exception:
+        value = None
+    return (int(value[0]), int(value[1])) if value else (0, 0)
 
 
 def run(run_id: int) -> Report | None:
     """Run queued import RUN_ID here and now; None if another runner has it."""
     if not connection.in_atomic_block:  # a fresh thread (never inside a transaction)
         close_old_connections()
+    # scoped: the run's own id, queued by a scoped request (worker thread)
     claimed = ImportRun.objects.filter(pk=run_id, state=JobState.QUEUED, dry_run=False).update(
         state=JobState.RUNNING
     )
     if not claimed:
         return None
+    # scoped: the run's own id, queued by a scoped request (worker thread)
     job = ImportRun.objects.select_related("organization", "run_by").get(pk=run_id)
     opts = options_of(job)
     path = upload_path(job.organization_id, opts.get("upload", ""))
@@ -196,6 +237,7 @@ def run(run_id: int) -> Report | None:
     def tick(done: int, total: int) -> None:
         with _lock:
             _progress[run_id] = (done, total)
+        _share(run_id, (done, total))
 
     try:
         report = run_import(
@@ -220,6 +262,7 @@ def run(run_id: int) -> Report | None:
     finally:
         with _lock:
             _progress.pop(run_id, None)
+        _share(run_id, None)
     if report.written:
         path.unlink(missing_ok=True)
     return report

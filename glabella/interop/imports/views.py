@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from glabella.accounts.actor import Actor
 from glabella.accounts.decorators import require
+from glabella.accounts.reauth import require_recent_auth
 from glabella.interop.imports import jobs
 from glabella.interop.imports.formats import COLUMNS, KINDS
 from glabella.interop.imports.importer import LABELS, Options
@@ -159,6 +160,7 @@ def run_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require("data.import")
 @require_POST
+@require_recent_auth(action="Import")
 def confirm(request: HttpRequest, pk: int) -> HttpResponse:
     actor = Actor.from_request(request)
     dry = get_object_or_404(_runs(request).filter(dry_run=True), pk=pk)

@@ -14,7 +14,13 @@ from glabella.conftest import PASSWORD
 from glabella.photos import storage
 from glabella.photos.models import Photo
 from glabella.photos.tests import helpers
-from glabella.web.tests.browser import CHROMIUM, assert_fits_and_touchable, login, shot
+from glabella.web.tests.browser import (
+    CHROMIUM,
+    assert_fits_and_touchable,
+    login,
+    shot,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -66,9 +72,10 @@ def test_a_photo_uploaded_in_the_browser_loses_its_gps(live_server, live_world, 
     expect(page.locator("[data-reference] img")).to_be_visible()
     page.goto(f"{live_server.url}/photos/patients/{live_world.patient.pk}/")
     expect(page.locator(".photo-card img")).to_have_count(1)
-    page.wait_for_function(
+    wait_until(
+        page,
         "(() => { const i = document.querySelector('.photo-card img');"
-        " return i.complete && i.naturalWidth > 0; })()"
+        " return i.complete && i.naturalWidth > 0; })()",
     )
     assert_fits_and_touchable(page)
     shot(page, "photos-gallery")
@@ -141,7 +148,7 @@ def test_a_photo_taken_with_the_camera_lines_up_with_the_previous_one(
     page.get_by_label("Guide: previous photo, see-through").fill("70")
     assert guide.evaluate("img => getComputedStyle(img).opacity") == "0.7"
     assert_fits_and_touchable(page)
-    page.wait_for_function("document.querySelector('[data-video]').videoWidth > 0")
+    wait_until(page, "document.querySelector('[data-video]').videoWidth > 0")
     page.get_by_role("button", name="Take the photo").click()
     expect(page.get_by_role("button", name="Take it again")).to_be_visible()
     shot(page, "photos-camera")
@@ -160,8 +167,9 @@ def test_a_photo_taken_with_the_camera_lines_up_with_the_previous_one(
         f"?before={previous.pk}&after={photo.pk}"
     )
     expect(page.locator(".pair img")).to_have_count(2)
-    page.wait_for_function(
-        "[...document.querySelectorAll('.pair img')].every(i => i.complete && i.naturalWidth > 0)"
+    wait_until(
+        page,
+        "[...document.querySelectorAll('.pair img')].every(i => i.complete && i.naturalWidth > 0)",
     )
     expect(page.get_by_text("Different expressions")).to_be_visible()
     expect(page.get_by_role("button", name="Print")).to_be_visible()

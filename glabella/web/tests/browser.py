@@ -48,10 +48,20 @@ def shot(page: object, name: str) -> None:
 
 
 def login(page: object, base: str, email: str, password: str) -> None:
+    """Sign in through the form; when the two-step page follows, type the next code of the
+    user's authenticator app (the test personas have one: conftest.TOTP_SECRET)."""
     page.goto(f"{base}/accounts/login/")  # type: ignore[attr-defined]
     page.get_by_label("E-mail").fill(email)  # type: ignore[attr-defined]
     page.get_by_label("Password").fill(password)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    if "/accounts/two-step/" in page.url and "/setup/" not in page.url:  # type: ignore[attr-defined]
+        from glabella.accounts.models import User
+        from glabella.conftest import totp_code
+
+        page.get_by_label("Code").fill(totp_code(User.objects.get(email__iexact=email)))  # type: ignore[attr-defined]
+        with page.expect_navigation():  # type: ignore[attr-defined]
+            page.get_by_role("button", name="Continue").click()  # type: ignore[attr-defined]
 
 
 def assert_fits_and_touchable(page: object) -> None:
@@ -69,3 +79,16 @@ def assert_fits_and_touchable(page: object) -> None:
               .map(([t, r]) => `${t} ${Math.round(r.width)}x${Math.round(r.height)}`)"""
     )
     assert not small, f"touch targets smaller than 44px: {small}"
+
+
+def wait_until(page: object, expression: str, timeout: float = 10.0) -> None:
+    """Poll EXPRESSION (JavaScript) until it is truthy. Playwright's ``wait_for_function`` runs
+    its predicate with ``new Function`` inside the page, which the app's CSP (no unsafe-eval)
+    rightly refuses; ``evaluate`` goes through the DevTools protocol instead."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):  # type: ignore[attr-defined]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout:.0f} s: {expression}")
+        time.sleep(0.05)

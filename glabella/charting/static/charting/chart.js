@@ -58,7 +58,9 @@ function setUp() {
   body.addEventListener("htmx:afterRequest", onAfterRequest);
   body.addEventListener("htmx:sendError", () => problem(LOST));
   body.addEventListener("htmx:timeout", () => problem(LOST));
-  body.addEventListener("htmx:responseError", (e) => problem(failed(e.detail.xhr.status)));
+  // The database out of reach (503) comes with its own words (web/middleware.py).
+  body.addEventListener("htmx:responseError", (e) =>
+    problem(e.detail.xhr.getResponseHeader("X-Glabella-Message") || failed(e.detail.xhr.status)));
 }
 
 // --- requests --------------------------------------------------------------------------------
