@@ -386,10 +386,12 @@ def _fingerprint() -> tuple[int, ...]:
         and m._meta.managed
         and not m._meta.proxy
     )
-    sql = " UNION ALL ".join(f'SELECT COUNT(*) FROM "{t}"' for t in tables)  # noqa: S608
+    # One row, one column per table: the order is the query's (rows of a UNION ALL come back in
+    # no promised order; PostgreSQL may shuffle them).
+    sql = "SELECT " + ", ".join(f'(SELECT COUNT(*) FROM "{t}")' for t in tables)  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql)
-        return tuple(row[0] for row in cursor.fetchall())
+        return tuple(cursor.fetchone())
 
 
 def _request(
