@@ -44,7 +44,8 @@ class MfaRequiredMiddleware:
     health check: every other page (GET or POST) redirects to the step; an htmx request gets
     401 with ``HX-Redirect`` so the whole page goes there. Requests that are not session
     sign-ins are left alone, by path: the API and FHIR (/api/v1/, /fhir/r4/: tokens only, never
-    the session) and the patient portal (/my/: secret links). Sets ``request.mfa_pending`` for the templates (no menu yet).
+    the session) and the patient portal (/my/: secret links). Sets ``request.mfa_pending`` for
+    the templates (no menu yet).
     """
 
     EXEMPT_PREFIXES = ("/api/v1/", "/fhir/r4/", "/my/", "/healthz")
