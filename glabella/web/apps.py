@@ -8,3 +8,6 @@ class WebConfig(AppConfig):
 
     def ready(self) -> None:
         from glabella.web import checks  # noqa: F401  (registers the deployment checks)
+        from glabella.web.middleware import connect_signals
+
+        connect_signals()

@@ -21,8 +21,8 @@ so the next request opens a new one: the server recovers by itself when the data
 back, without a restart. One log line per failure: the path and the kind of failure, never
 a query, its parameters or a request body (no patient data in logs).
 
-The REST API catches every exception itself (its own JSON 500), so ``install_api_handler``
-registers the same answer with it for ``DatabaseError``.
+The REST API catches every exception itself (its own JSON 500); its ``DatabaseError`` handler
+(glabella/interop/api/core.py) gives the same 503 through ``unavailable_response``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
@@ -138,7 +138,6 @@ class DatabaseUnavailableMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        install_api_handler()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
@@ -164,15 +163,6 @@ def _remember_failure(sender: Any, request: HttpRequest | None = None, **kwargs:
         request._glabella_database_failure = exc  # type: ignore[attr-defined]
 
 
-def _api_database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
-    if is_connection_failure(exc):
-        return unavailable_response(request, exc)
-    from glabella.interop.api.core import api
-
-    fallback = api._exception_handlers[Exception]
-    return fallback(request, exc)
-
-
 class _NotConnectionFailures(logging.Filter):
     """On ``django.request``: drop Django's own "Internal Server Error" record (with its
     traceback) for a connection failure that the middleware answers with a 503 and logs in
@@ -183,20 +173,10 @@ class _NotConnectionFailures(logging.Filter):
         return exc is None or not is_connection_failure(exc)
 
 
-_installed = False
-
-
-def install_api_handler() -> None:
-    """Register the 503 with the REST API (which answers every exception itself) and the
-    signal that catches failures outside views. Idempotent."""
-    global _installed
-    if _installed:
-        return
+def connect_signals() -> None:
+    """From ``WebConfig.ready``: catch connection failures raised outside views, and keep
+    Django's own traceback record of them out of the log (the middleware logs one line)."""
     from django.core.signals import got_request_exception
 
     got_request_exception.connect(_remember_failure, dispatch_uid="glabella-database-failure")
     logging.getLogger("django.request").addFilter(_NotConnectionFailures())
-    from glabella.interop.api.core import api
-
-    api.add_exception_handler(DatabaseError, _api_database_error)
-    _installed = True

@@ -32,6 +32,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationErrorContext
@@ -51,6 +52,7 @@ from glabella.interop.api import (
     sessions,
 )
 from glabella.interop.api.base import NOT_FOUND, ApiError
+from glabella.web.middleware import is_connection_failure, unavailable_response
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +342,15 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     log.exception("API error on %s %s", request.method, request.path, exc_info=exc)
     rid = str(getattr(request, "request_id", "") or "-")
     return error_response(request, 500, SERVER_ERROR.format(rid=rid))
+
+
+@api.exception_handler(DatabaseError)
+def _database_error(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    """The database went away: the same 503 as the pages (glabella/web/middleware.py); any
+    other database error is a server error like the rest."""
+    if is_connection_failure(exc):
+        return unavailable_response(request, exc)
+    return _server_error(request, exc)
 
 
 api.add_router("/", products.router)
