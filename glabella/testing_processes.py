@@ -75,41 +75,30 @@ def server_env(database_url: str, var_dir: Path | str, **extra: str) -> dict[str
     return env
 
 
+def _run(
+    argv: list[str], what: str, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ARGV (our own interpreter) in ENV; raises with its output if it fails."""
+    done = subprocess.run(  # noqa: S603 (our own interpreter and manage.py)
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
 def manage(
     args: list[str], env: dict[str, str], timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
     """``python manage.py ARGS`` in ENV; raises with its output if it fails."""
-    done = subprocess.run(  # noqa: S603 (our own interpreter and manage.py)
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"manage.py {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-        )
-    return done
+    argv = [sys.executable, str(ROOT / "manage.py"), *args]
+    return _run(argv, f"manage.py {' '.join(args)}", env, timeout)
 
 
 def run_django(code: str, env: dict[str, str], timeout: float = 120) -> str:
     """Run Python CODE in a fresh process after ``django.setup()`` in ENV; its stdout."""
     script = "import django\ndjango.setup()\n" + code
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"script failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return done.stdout
+    return _run([sys.executable, "-c", script], "script", env, timeout).stdout
 
 
 SEED = """
