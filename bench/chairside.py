@@ -7,10 +7,11 @@ consent on file (taken through ``consent.services.take_consent``, the consent pa
 a run, so no repeat-treatment rule refuses a signature).
 
 The save case: the service path of the API's ``POST /api/v1/sessions`` and ``/sign`` (start the
-session, type the lot, add 31 points of the PREEMPT migraine protocol one by one, each through
-the charting checks and the audit trail, then sign: the dose check, the consent check, the
-recall) against inserting the same rows (the session, its points, its audit events and its
-recall row) with bare ``Model.objects.create`` calls in one transaction.
+session, type the lot, add the 31 points of the PREEMPT migraine protocol in one change as the
+API does, each through the charting checks and with its own audit event, then sign: the dose
+check, the consent check, the recall) against inserting the same rows (the session, its
+points, its audit events and its recall row) with bare ``Model.objects.create`` calls in one
+transaction.
 """
 
 from __future__ import annotations
@@ -147,21 +148,25 @@ def save_session(side: Chairside, patient: Patient) -> TreatmentSession:
             session.version,
             {"lot_number": "C1234", "lot_expiry": timezone.localdate() + timedelta(days=200)},
         )
-        for site in sites:
-            charting.add_point(
-                actor,
-                session,
-                session.version,
-                diagram=site.diagram,
-                x=site.x,
-                y=site.y,
-                units=site.units,
-                depth=site.depth,
-                muscle=site.muscle,
-                area=site.area,
-                side=site.side,
-            )
-            session.refresh_from_db(fields=["version"])
+        charting.add_points(
+            actor,
+            session,
+            session.version,
+            [
+                charting.NewPoint(
+                    diagram=site.diagram,
+                    x=site.x,
+                    y=site.y,
+                    units=site.units,
+                    depth=site.depth,
+                    muscle=site.muscle,
+                    area=site.area,
+                    side=site.side,
+                )
+                for site in sites
+            ],
+        )
+        session.refresh_from_db(fields=["version"])
     return charting.sign(actor, session, session.version)
 
 

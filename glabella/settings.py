@@ -103,6 +103,7 @@ MIDDLEWARE = [
     # request id made available to log lines (H3, issue 9 §2).
     "glabella.web.security.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "glabella.accounts.middleware.IdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -134,9 +135,15 @@ TEMPLATES = [
 # --- database ----------------------------------------------------------------
 # DATABASE_URL=postgres://user:password@host:5432/glabella switches to PostgreSQL.
 DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'glabella.sqlite3'}"
+# A process keeps its database connection between requests for this many seconds (opening a
+# PostgreSQL connection costs a process on the server and several milliseconds); it is checked
+# before it is used again, so a database that went away and came back is reconnected to.
+CONN_MAX_AGE = int(env("GLABELLA_CONN_MAX_AGE") or "300")
 DATABASES = {
     "default": dj_database_url.parse(
-        env("DATABASE_URL") or DEFAULT_DATABASE_URL, conn_max_age=0, conn_health_checks=True
+        env("DATABASE_URL") or DEFAULT_DATABASE_URL,
+        conn_max_age=CONN_MAX_AGE,
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -200,9 +207,14 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# A session ends after 15 idle minutes: every request pushes the expiry forward.
-SESSION_COOKIE_AGE = int(env("GLABELLA_IDLE_MINUTES") or "15") * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# A session ends after 15 idle minutes. The page signs out at exactly that (accounts/idle.js);
+# the server keeps the session while it is used, writing its expiry at most once a minute
+# (accounts/middleware.py IdleSessionMiddleware) rather than on every request, so it ends
+# between 15 and 16 minutes after the last request.
+GLABELLA_IDLE_SECONDS = int(env("GLABELLA_IDLE_MINUTES") or "15") * 60
+GLABELLA_SESSION_REFRESH_SECONDS = max(1, min(60, GLABELLA_IDLE_SECONDS // 4))
+SESSION_COOKIE_AGE = GLABELLA_IDLE_SECONDS + GLABELLA_SESSION_REFRESH_SECONDS
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -419,7 +431,7 @@ SESSION_ENGINE = {
 # never use the replica: it mirrors the test database.
 if env("DATABASE_REPLICA_URL"):
     DATABASES["replica"] = dj_database_url.parse(
-        env("DATABASE_REPLICA_URL") or "", conn_max_age=0, conn_health_checks=True
+        env("DATABASE_REPLICA_URL") or "", conn_max_age=CONN_MAX_AGE, conn_health_checks=True
     )
     DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     DATABASES["replica"]["ATOMIC_REQUESTS"] = False

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from glabella.accounts.models import Membership
@@ -34,4 +35,5 @@ def membership(request: HttpRequest) -> dict[str, Any]:
         "membership": m,
         "may": _Perms(m.role if m else None),
         "other_memberships": other,
+        "idle_seconds": settings.GLABELLA_IDLE_SECONDS,
     }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
@@ -13,6 +15,33 @@ from glabella.accounts import mfa
 from glabella.accounts.models import Membership
 
 SESSION_CLINIC_KEY = "glabella_clinic_id"
+SESSION_SEEN_KEY = "glabella_seen"
+
+
+class IdleSessionMiddleware:
+    """Keep a signed-in session alive while it is used, without writing it on every request.
+
+    The session's expiry (``SESSION_COOKIE_AGE`` = the idle time + the refresh interval) is
+    pushed forward by saving the session, which is a database write. This saves it when the
+    last save is at least ``GLABELLA_SESSION_REFRESH_SECONDS`` old (a minute), so a busy page
+    costs one write a minute rather than one per request, and the server still ends the
+    session no sooner than the idle time after the last request (and at most a minute later).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is None or session.modified or not session.session_key:
+            return response  # being saved anyway, or no session (signed out, never signed in)
+        if SESSION_KEY not in session:
+            return response
+        now = int(time.time())
+        if now - int(session.get(SESSION_SEEN_KEY, 0)) >= settings.GLABELLA_SESSION_REFRESH_SECONDS:
+            session[SESSION_SEEN_KEY] = now  # modified: SessionMiddleware saves it
+        return response
 
 
 class MembershipMiddleware:

@@ -38,7 +38,7 @@ class LoginView(auth_views.LoginView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["idle_signed_out"] = self.request.GET.get("idle") == "1"
-        context["idle_minutes"] = max(1, settings.SESSION_COOKIE_AGE // 60)
+        context["idle_minutes"] = max(1, settings.GLABELLA_IDLE_SECONDS // 60)
         return context
 
     def _locked(self, lock: lockout.Lock, email: str) -> HttpResponse:

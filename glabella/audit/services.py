@@ -57,33 +57,73 @@ def append(
     request_id: str = "",
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
+    [event] = append_many(
+        [
+            AuditEvent(
+                organization=organization,
+                actor=user,
+                actor_label=actor_label[:254],
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                object_label=object_label,
+                ip=ip,
+                request_id=request_id,
+                detail=detail or {},
+            )
+        ]
+    )
+    return event
+
+
+def record_many(
+    actor: Actor, action: str, obj: models.Model, items: list[tuple[str, dict[str, Any]]]
+) -> list[AuditEvent]:
+    """One event per (label, detail) in ITEMS, all for ACTOR doing ACTION to OBJ, appended in
+    one turn of the chain (one lock of its head): several points added in one save."""
+    return append_many(
+        [
+            AuditEvent(
+                organization=actor.organization,
+                actor=actor.user,
+                actor_label=actor.label[:254],
+                action=action,
+                object_type=obj._meta.label_lower,
+                object_id=str(obj.pk),
+                object_label=label[:200],
+                ip=actor.ip,
+                request_id=actor.request_id,
+                detail=detail,
+            )
+            for label, detail in items
+        ]
+    )
+
+
+def append_many(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Chain EVENTS (unsaved, in order) onto the trail and write them (inside the caller's
+    transaction): numbered and hashed one after the other, under one lock of the head."""
+    if not events:
+        return events
     with transaction.atomic():
         # Update first: this takes the row lock (PostgreSQL) or the write lock (SQLite)
         # before we read the head, so two writers can never chain onto the same event.
-        bumped = ChainHead.objects.filter(pk=1).update(seq=F("seq") + 1)
+        n = len(events)
+        bumped = ChainHead.objects.filter(pk=1).update(seq=F("seq") + n)
         if not bumped:
             ChainHead.objects.get_or_create(pk=1, defaults={"seq": 0, "hash": GENESIS_HASH})
-            ChainHead.objects.filter(pk=1).update(seq=F("seq") + 1)
+            ChainHead.objects.filter(pk=1).update(seq=F("seq") + n)
         head = ChainHead.objects.select_for_update().get(pk=1)
-        event = AuditEvent(
-            seq=head.seq,
-            at=timezone.now(),
-            organization=organization,
-            actor=user,
-            actor_label=actor_label[:254],
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            object_label=object_label,
-            ip=ip,
-            request_id=request_id,
-            detail=detail or {},
-            prev_hash=head.hash,
-        )
-        event.hash = event.compute_hash()
-        event.save(force_insert=True)
-        ChainHead.objects.filter(pk=1).update(hash=event.hash)
-    return event
+        prev, now = head.hash, timezone.now()
+        for seq, event in enumerate(events, start=head.seq - n + 1):
+            event.seq, event.at, event.prev_hash = seq, now, prev
+            event.hash = prev = event.compute_hash()
+        if n == 1:
+            events[0].save(force_insert=True)
+        else:
+            AuditEvent.objects.bulk_create(events)
+        ChainHead.objects.filter(pk=1).update(hash=prev)
+    return events
 
 
 @dataclass(frozen=True)

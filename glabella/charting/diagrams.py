@@ -37,6 +37,7 @@ through the classes (``region``, ``point``, ``point-ok``/``point-warn``/``point-
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -1174,34 +1175,13 @@ def _point_title(diagram_id: str, point: SvgPoint, prefix: str = "Point") -> str
     return text
 
 
-def svg(
-    diagram_id: str,
-    *,
-    points: Sequence[SvgPoint] = (),
-    interactive: bool = True,
-    title: str | None = None,
-    compare: Sequence[SvgPoint] = (),
-    labels: bool = True,
-) -> str:
-    """The diagram as a self-contained inline ``<svg>`` element.
-
-    ``points`` are drawn as numbered circles coloured by state, with their units label beside
-    them; ``compare`` (say, the previous session) as hollow grey rings. ``interactive`` makes
-    every region a focusable button for the charting script; otherwise the whole drawing is one
-    image. ``labels`` draws each region's short name. ``title`` replaces the diagram's title.
-    """
+@functools.lru_cache(maxsize=64)
+def _drawing(diagram_id: str, interactive: bool, labels: bool) -> str:
+    """The diagram's own layers (outline, landmarks, regions, their labels): the same for every
+    chart, so made once per process (a diagram never changes while the program runs)."""
     diagram = get(diagram_id)
     aspect = diagram.aspect
-    height = diagram.height
-    name = title if title is not None else diagram.title
-    root_role = 'role="group"' if interactive else 'role="img"'
-    out: list[str] = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 {_num(height)}" '
-        f'class="diagram" data-diagram="{_attr(diagram.id)}" data-aspect="{_num(aspect)}" '
-        f'{root_role} aria-label="{_attr(name)}" font-family="{_FONT}">',
-        f"<title>{escape(name)}</title>",
-        f"<desc>{escape(_describe(diagram, points, compare))}</desc>",
-    ]
+    out: list[str] = []
     # Line work, beneath everything and never in the way of a tap.
     out.append(
         '<g class="outline" fill="none" stroke="#64748b" stroke-width="0.35" '
@@ -1249,6 +1229,38 @@ def svg(
                     f"{escape(region.short)}</text>"
                 )
         out.append("</g>")
+    return "".join(out)
+
+
+def svg(
+    diagram_id: str,
+    *,
+    points: Sequence[SvgPoint] = (),
+    interactive: bool = True,
+    title: str | None = None,
+    compare: Sequence[SvgPoint] = (),
+    labels: bool = True,
+) -> str:
+    """The diagram as a self-contained inline ``<svg>`` element.
+
+    ``points`` are drawn as numbered circles coloured by state, with their units label beside
+    them; ``compare`` (say, the previous session) as hollow grey rings. ``interactive`` makes
+    every region a focusable button for the charting script; otherwise the whole drawing is one
+    image. ``labels`` draws each region's short name. ``title`` replaces the diagram's title.
+    """
+    diagram = get(diagram_id)
+    aspect = diagram.aspect
+    height = diagram.height
+    name = title if title is not None else diagram.title
+    root_role = 'role="group"' if interactive else 'role="img"'
+    out: list[str] = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 {_num(height)}" '
+        f'class="diagram" data-diagram="{_attr(diagram.id)}" data-aspect="{_num(aspect)}" '
+        f'{root_role} aria-label="{_attr(name)}" font-family="{_FONT}">',
+        f"<title>{escape(name)}</title>",
+        f"<desc>{escape(_describe(diagram, points, compare))}</desc>",
+    ]
+    out.append(_drawing(diagram.id, interactive, labels))
     if compare:
         out.append(
             '<g class="compare" fill="none" stroke="#6b7280" stroke-width="0.5" '

@@ -60,7 +60,7 @@ from glabella.accounts.actor import Actor
 from glabella.accounts.models import Membership, User
 from glabella.accounts.roles import can
 from glabella.audit.models import Action
-from glabella.audit.services import record
+from glabella.audit.services import record, record_many
 from glabella.charting import diagrams
 from glabella.charting.models import (
     LOCKED,
@@ -756,6 +756,29 @@ def _next_number(session: TreatmentSession) -> int:
     return (top or 0) + 1
 
 
+@dataclass(frozen=True)
+class NewPoint:
+    """A point to add, as the chart or the API gives it (checked by ``add_points``)."""
+
+    diagram: str
+    x: Any
+    y: Any
+    units: Any
+    depth: str = Depth.IM
+    muscle: str | None = None
+    area: str | None = None
+    side: str | None = None
+
+
+class PointRefused(ValidationError):
+    """One point of several could not be added (nothing was): INDEX is its place in the list,
+    the messages are that point's, keyed by field."""
+
+    def __init__(self, index: int, error: ValidationError) -> None:
+        super().__init__(error.error_dict if hasattr(error, "error_dict") else error.messages)
+        self.index = index
+
+
 def add_point(
     actor: Actor,
     session: TreatmentSession,
@@ -770,31 +793,68 @@ def add_point(
     area: str | None = None,
     side: str | None = None,
 ) -> InjectionPoint:
+    spec = NewPoint(diagram, x, y, units, depth, muscle, area, side)
+    [point] = add_points(actor, session, expected_version, [spec])
+    return point
+
+
+def add_points(
+    actor: Actor, session: TreatmentSession, expected_version: int, specs: Sequence[NewPoint]
+) -> list[InjectionPoint]:
+    """Add the points of SPECS, in order, as one change of the draft (one version step): every
+    point is checked (its units in the product's own units, a place inside a marked muscle, the
+    depth), drawn from the vial in use if one is chosen, and audited, one event each. One
+    refused point refuses them all (``PointRefused`` says which); nothing is written."""
     actor.require("session.chart")
-    units_d = parse_point_units(units, session.product_id)
-    diagram, xd, yd, region = _placement(diagram, x, y)
-    if depth not in Depth.values:
-        raise ValidationError({"depth": "Choose intramuscular, intradermal or subcutaneous."})
+    checked = []
+    for i, spec in enumerate(specs):
+        try:
+            units_d = parse_point_units(spec.units, session.product_id)
+            diagram, xd, yd, region = _placement(spec.diagram, spec.x, spec.y)
+            if spec.depth not in Depth.values:
+                raise ValidationError(
+                    {"depth": "Choose intramuscular, intradermal or subcutaneous."}
+                )
+        except ValidationError as exc:
+            raise PointRefused(i, exc) from None
+        checked.append((spec, units_d, diagram, xd, yd, region))
+    if not checked:
+        return []
     with transaction.atomic():
         session = _claim(actor, session, expected_version)
-        point = InjectionPoint.objects.create(
-            organization=session.organization,
-            session=session,
-            number=_next_number(session),
-            diagram=diagram,
-            x=xd,
-            y=yd,
-            area=(area or region.area)[:60],
-            muscle=(muscle or region.muscle)[:60],
-            side=side if side in ("L", "R", "mid") else region.side,
-            units=units_d,
-            depth=depth,
+        first = _next_number(session)
+        points = InjectionPoint.objects.bulk_create(
+            InjectionPoint(
+                organization=session.organization,
+                session=session,
+                number=first + i,
+                diagram=diagram,
+                x=xd,
+                y=yd,
+                area=(spec.area or region.area)[:60],
+                muscle=(spec.muscle or region.muscle)[:60],
+                side=spec.side if spec.side in ("L", "R", "mid") else region.side,
+                units=units_d,
+                depth=spec.depth,
+            )
+            for i, (spec, units_d, diagram, xd, yd, region) in enumerate(checked)
         )
         vial = vial_in_use(session)
         if vial is not None:
-            _draw(actor, session, point, vial)
-        _audit(actor, session, Action.UPDATE, f"point {point.number} added", point=point.as_dict())
-    return point
+            for i, point in enumerate(points):
+                try:
+                    _draw(actor, session, point, vial)
+                except ValidationError as exc:
+                    raise PointRefused(i, exc) from None
+        label = f"{session.patient}: point "
+        detail = {"patient": session.patient_id, "version": session.version}
+        record_many(
+            actor,
+            Action.UPDATE,
+            session,
+            [(f"{label}{p.number} added", {**detail, "point": p.as_dict()}) for p in points],
+        )
+    return points
 
 
 def update_point(

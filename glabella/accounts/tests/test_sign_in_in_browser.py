@@ -60,7 +60,7 @@ def test_set_up_the_app_on_first_sign_in(live_server, live_world, page):
 
 @pytest.mark.parametrize("page", ["portrait"], indirect=True)  # 768 px wide; it takes seconds
 def test_idle_warning_then_sign_out_to_the_login_page(live_server, live_world, page, settings):
-    settings.SESSION_COOKIE_AGE = 6  # the warning 3 s before the end
+    settings.GLABELLA_IDLE_SECONDS = 6  # the warning 3 s before the end
     login(page, live_server.url, "front_desk@alpha.test", PASSWORD)
     page.goto(f"{live_server.url}/patients/{live_world.patient.pk}/")
     expect(page.get_by_role("heading", name="Ada Lovelace")).to_be_visible()

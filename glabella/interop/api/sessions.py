@@ -414,27 +414,31 @@ def _find_session(who: Actor, session_id: int) -> TreatmentSession:
 
 
 def _add_points(
-    who: Actor, session: TreatmentSession, points: list[PointIn], placed: list[Any]
+    who: Actor,
+    session: TreatmentSession,
+    version: int,
+    points: list[PointIn],
+    placed: list[Any],
 ) -> TreatmentSession:
-    """Inside a transaction: add every point, in order, or raise (the caller rolls back)."""
-    for i, (p, (diagram, x, y)) in enumerate(zip(points, placed, strict=True)):
-        version = TreatmentSession.objects.values_list("version", flat=True).get(pk=session.pk)
-        try:
-            charting.add_point(
-                who,
-                session,
-                version,
-                diagram=diagram,
-                x=x,
-                y=y,
-                units=p.units,
-                depth=p.depth,
-                muscle=p.muscle.strip(),
-                area=p.area.strip(),
-                side=p.side,
-            )
-        except ValidationError as exc:
-            _refuse(exc, {}, prefix=f"points[{i}].")
+    """Inside a transaction: add every point, in order, as one change of the draft at VERSION
+    (409 if it has moved on), or raise (the caller rolls back)."""
+    specs = [
+        charting.NewPoint(
+            diagram=diagram,
+            x=x,
+            y=y,
+            units=p.units,
+            depth=p.depth,
+            muscle=p.muscle.strip(),
+            area=p.area.strip(),
+            side=p.side,
+        )
+        for p, (diagram, x, y) in zip(points, placed, strict=True)
+    ]
+    try:
+        charting.add_points(who, session, version, specs)
+    except charting.PointRefused as exc:
+        _refuse(exc, {}, prefix=f"points[{exc.index}].")
     return TreatmentSession.objects.get(pk=session.pk)
 
 
@@ -616,7 +620,7 @@ def create_session(request: HttpRequest, payload: SessionIn) -> Status[dict[str,
                 session = charting.select_vial(who, session, session.version, vial).session
         except ValidationError as exc:
             _refuse(exc, START_FIELDS)
-        session = _add_points(who, session, payload.points, placed)
+        session = _add_points(who, session, session.version, payload.points, placed)
         answer = session_out(session)  # inside: if the answer cannot be made, nothing stays
     return Status(201, answer)
 
@@ -671,11 +675,11 @@ def add_points(request: HttpRequest, session_id: IdPath, payload: PointsIn) -> d
     session = _find_session(who, session_id)
     if session.is_locked:
         raise SessionLocked("signed")
-    if session.version != payload.version:
+    if session.version != payload.version:  # early, before placing; claimed again inside
         raise charting.StaleVersion(session.version)
     placed = [place(p, session.indication, f"points[{i}]") for i, p in enumerate(payload.points)]
     with transaction.atomic():
-        session = _add_points(who, session, payload.points, placed)
+        session = _add_points(who, session, payload.version, payload.points, placed)
         answer = session_out(session)
     return answer
 
