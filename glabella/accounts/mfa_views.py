@@ -201,6 +201,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
+            form.user.must_change_password = False
             form.save()
             update_session_auth_hash(request, form.user)
             mfa.mark_reauthenticated(request.session)
@@ -217,7 +218,11 @@ def password_change(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/password_change.html",
-        {"form": form, "rules": password_rules_in_words()},
+        {
+            "form": form,
+            "rules": password_rules_in_words(),
+            "temporary": user.must_change_password,  # type: ignore[union-attr]
+        },
         status=status,
     )
 

@@ -75,6 +75,9 @@ class MfaRequiredMiddleware:
     sign-ins are left alone, by path: the API and FHIR (/api/v1/, /fhir/r4/: tokens only, never
     the session) and the patient portal (/my/: secret links). Sets ``request.mfa_pending`` for
     the templates (no menu yet).
+
+    After the second step, a member still holding a temporary password (``must_change_password``,
+    set when an owner added them) reaches only the password change and sign-out the same way.
     """
 
     EXEMPT_PREFIXES = ("/api/v1/", "/fhir/r4/", "/my/", "/healthz")
@@ -111,11 +114,30 @@ class MfaRequiredMiddleware:
                 request.mfa_pending = True  # type: ignore[attr-defined]
                 if request.path_info not in self._allowed():
                     return self._to_the_step(request, has_device)
+        if (
+            request.user.is_authenticated
+            and getattr(request.user, "must_change_password", False)
+            and not request.mfa_pending  # type: ignore[attr-defined]
+            and not self._exempt(request)
+            and request.path_info not in self._password_paths()
+        ):
+            # A temporary password handed over by an owner: their own one first.
+            return self._redirect(request, reverse("accounts:password_change"))
         return self.get_response(request)
 
+    def _password_paths(self) -> frozenset[str]:
+        return self._allowed() | {reverse("accounts:password_change")}
+
+    @classmethod
+    def _to_the_step(cls, request: HttpRequest, has_device: bool) -> HttpResponse:
+        return cls._redirect(
+            request, reverse("accounts:mfa_verify" if has_device else "accounts:mfa_setup")
+        )
+
     @staticmethod
-    def _to_the_step(request: HttpRequest, has_device: bool) -> HttpResponse:
-        step = reverse("accounts:mfa_verify" if has_device else "accounts:mfa_setup")
+    def _redirect(request: HttpRequest, step: str) -> HttpResponse:
+        """To STEP (with ``next`` for a plain GET); an htmx request gets 401 + HX-Redirect so
+        the whole page goes there."""
         if request.method in ("GET", "HEAD") and not request.headers.get("HX-Request"):
             step = f"{step}?{urlencode({'next': request.get_full_path()})}"
         if request.headers.get("HX-Request"):

@@ -43,6 +43,9 @@ class User(AbstractUser):
 
     username = None  # type: ignore[assignment]
     email = models.EmailField("e-mail address", unique=True)
+    # Set when an owner adds the person with a temporary password (shown once on the team
+    # page): until they choose their own, every page sends them to the password change.
+    must_change_password = models.BooleanField(default=False)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

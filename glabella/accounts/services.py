@@ -97,8 +97,11 @@ def add_member(
     password: str,
     first_name: str = "",
     last_name: str = "",
+    temporary: bool = False,
 ) -> Membership:
-    """Give a person a role at a clinic, creating their account if they have none."""
+    """Give a person a role at a clinic, creating their account if they have none. TEMPORARY:
+    the password is one handed over (the team page's); a new account must change it at its
+    first sign-in."""
     actor.require("organization.manage")
     if clinic.organization_id != actor.organization.pk:
         raise ValidationError({"clinic": "That clinic is not part of your organization."})
@@ -112,7 +115,11 @@ def add_member(
                 password, User(email=email, first_name=first_name, last_name=last_name)
             )
             user = User.objects.create_user(
-                email, password, first_name=first_name, last_name=last_name
+                email,
+                password,
+                first_name=first_name,
+                last_name=last_name,
+                must_change_password=temporary,
             )
         elif user.memberships.exclude(organization=actor.organization).exists():
             raise ValidationError({"email": "That person works for another organization."})

@@ -221,6 +221,7 @@ def team(request: HttpRequest) -> HttpResponse:
                     password=password,
                     first_name=data["first_name"].strip(),
                     last_name=data["last_name"].strip(),
+                    temporary=is_new,
                 )
             except ValidationError as exc:
                 _apply_errors(form, exc)

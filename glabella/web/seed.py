@@ -14,7 +14,9 @@ It never writes into a database holding a real organization: an organization is 
 when every member's e-mail is at ``seed.invalid`` (or ``bench.test``, the benchmark's older
 address); ``generate`` refuses otherwise unless ``force=True`` (``glabella seed --force``).
 Generating is idempotent by name: an organization of that name already seeded with as many
-patients is left as it is; with another size it is refused (choose another name).
+patients is left as it is; with another size it is refused (choose another name). While it is
+being generated the organization is named "<name> (unfinished)" and takes its own name only at
+the end, so a seed that was interrupted is never taken for a finished one.
 """
 
 from __future__ import annotations
@@ -239,6 +241,12 @@ def generate(spec: Spec, *, force: bool = False, stream: TextIO | None = None) -
     from glabella.scheduling import recalls
     from glabella.scheduling.models import Recall
 
+    if Organization.objects.filter(name=unfinished_name(spec.name)).exists():
+        raise SeedRefused(
+            f"An earlier seed of {spec.name!r} was interrupted: its partial organization is "
+            f"{unfinished_name(spec.name)!r}. Seed with another name (--org) or start from an "
+            "empty database."
+        )
     existing = Organization.objects.filter(name=spec.name).first()
     if existing is not None:
         if not is_synthetic(existing):
@@ -265,7 +273,7 @@ def generate(spec: Spec, *, force: bool = False, stream: TextIO | None = None) -
     slug = "".join(ch for ch in spec.name.lower() if ch.isalnum())[:30] or "seed"
 
     with transaction.atomic():
-        org = Organization.objects.create(name=spec.name)
+        org = Organization.objects.create(name=unfinished_name(spec.name))
         clinics = _clinics(org, spec.clinics)
         staff = _staff(org, clinics, spec.staff, f"{slug}@{spec.email_domain}")
         lots = _lots(org, clinics, staff[0], today)
@@ -368,8 +376,14 @@ def generate(spec: Spec, *, force: bool = False, stream: TextIO | None = None) -
     if spec.appointments:
         made.appointments = _appointments(org, clinics, today, now, out)
     _analyze()
+    Organization.objects.filter(pk=org.pk).update(name=spec.name)  # finished: its own name
+    org.name = spec.name
     made.seconds = time.monotonic() - started
     return made
+
+
+def unfinished_name(name: str) -> str:
+    return f"{name} (unfinished)"
 
 
 def _clinics(org: Organization, layout: list[tuple[str, int]]) -> list[Clinic]:

@@ -199,6 +199,66 @@ def test_add_a_new_member_with_a_temporary_password(world, client):
     assert password not in str(list(AuditEvent.objects.values("detail", "object_label")))
 
 
+def test_a_new_member_must_choose_their_own_password_before_anything_else(world, client):
+    owner = world.client("owner")
+    response = owner.post(
+        TEAM,
+        {
+            "email": "ada.b@alpha.test",
+            "first_name": "Ada",
+            "last_name": "Byron",
+            "clinic": world.clinic.pk,
+            "role": "front_desk",  # no second step: straight to the password
+        },
+    )
+    temporary = response.context["added"]["password"]
+    user = User.objects.get(email="ada.b@alpha.test")
+    assert user.must_change_password
+    assert (
+        client.post(
+            reverse("accounts:login"), {"username": user.email, "password": temporary}
+        ).status_code
+        == 302
+    )
+    change = reverse("accounts:password_change")
+    patients = reverse("patients:list")
+    # Every page leads to the password change, keeping where they were going ...
+    response = client.get(patients)
+    assert response.status_code == 302
+    assert response["Location"].startswith(change) and "next=" in response["Location"]
+    # ... an htmx request sends the whole page there ...
+    response = client.get(patients, HTTP_HX_REQUEST="true")
+    assert response.status_code == 401 and response["HX-Redirect"] == change
+    # ... and a POST is refused the same way (nothing written).
+    assert client.post(reverse("patients:new"), {"given_name": "X"}).status_code == 302
+    page = client.get(change).content.decode()
+    assert "temporary password you were given" in page
+    mine = "a walk by the river at dawn"
+    response = client.post(
+        change, {"old_password": temporary, "new_password1": mine, "new_password2": mine}
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert not user.must_change_password and user.check_password(mine)
+    assert client.get(patients).status_code == 200
+    assert "temporary password" not in client.get(change).content.decode()
+
+
+def test_an_existing_account_added_to_a_clinic_keeps_its_password(world):
+    owner = world.actor("owner")
+    other = services.add_clinic(owner, name="Alpha North", timezone="Europe/London")
+    services.add_member(
+        owner,
+        email=world.users["injector"].email,
+        clinic=other,
+        role="injector",
+        password="",
+        temporary=True,
+    )
+    world.users["injector"].refresh_from_db()
+    assert not world.users["injector"].must_change_password
+
+
 def test_adding_refuses_someone_of_another_organization_and_a_double(world):
     owner = world.client("owner")
     response = owner.post(

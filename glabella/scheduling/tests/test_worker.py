@@ -223,6 +223,31 @@ def test_the_worker_command_runs_passes_and_says_what_it_did(world, capsys):
     assert capsys.readouterr().out.strip() == "Reminders: 0 planned, 0 sent, 0 failed, 0 skipped."
 
 
+def test_the_worker_tidies_up_once_an_hour(world, capsys):
+    from importlib import import_module
+
+    from django.conf import settings as django_settings
+    from django.contrib.sessions.models import Session
+
+    from glabella.accounts.models import LoginThrottle
+
+    long_ago = timezone.now() - timedelta(days=30)
+    LoginThrottle.objects.create(key="user:typo@example.test", failures=2, last_failure_at=long_ago)
+    LoginThrottle.objects.create(
+        key="user:recent@example.test", failures=1, last_failure_at=timezone.now()
+    )
+    store = import_module(django_settings.SESSION_ENGINE).SessionStore()
+    store["x"] = 1
+    store.create()
+    Session.objects.filter(pk=store.session_key).update(expire_date=long_ago)
+    call_command("worker", "--passes", "2", "--interval", "0.1", "--worker-id", "w1")
+    out = capsys.readouterr().out
+    # Once, on the first pass (the second comes 0.1 s later, well within the hour).
+    assert out.count("Housekeeping: expired sessions cleared, 1 old sign-in counter(s)") == 1
+    assert list(LoginThrottle.objects.values_list("key", flat=True)) == ["user:recent@example.test"]
+    assert not Session.objects.filter(pk=store.session_key).exists()
+
+
 def test_a_pass_that_fails_is_reported_and_the_worker_carries_on(tmp_path):
     """The database is down: each pass says so, and the worker keeps going (and stops cleanly)."""
     env = worker_env("postgres://nobody@127.0.0.1:9/glabella")

@@ -94,6 +94,24 @@ def test_seed_is_idempotent_by_name_and_refuses_another_size():
         _seed("--patients", "11", "--org", "Again")
 
 
+def test_an_interrupted_seed_is_never_taken_for_a_finished_one(monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C after the patients and sessions were written
+
+    monkeypatch.setattr(recalls, "rebuild_all", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _seed("--patients", "10", "--years", "1", "--org", "Halfway", "--no-points")
+    assert not Organization.objects.filter(name="Halfway").exists()
+    partial = Organization.objects.get(name="Halfway (unfinished)")
+    assert Patient.objects.filter(organization=partial).count() == 10  # same size: still refused
+    monkeypatch.undo()
+    with pytest.raises(CommandError, match="interrupted"):
+        _seed("--patients", "10", "--years", "1", "--org", "Halfway", "--no-points")
+    _seed("--patients", "10", "--years", "1", "--org", "Whole", "--no-points")
+    assert Organization.objects.filter(name="Whole").exists()
+    assert not Organization.objects.filter(name="Whole (unfinished)").exists()
+
+
 def test_seed_refuses_a_database_with_a_real_organization_unless_forced(world):
     with pytest.raises(CommandError, match="real organizations"):
         _seed("--patients", "5", "--org", "Synthetic")

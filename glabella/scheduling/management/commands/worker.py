@@ -1,7 +1,9 @@
 """glabella worker: the sending loop (and any other periodic job). No broker needed.
 
 Every ``GLABELLA_WORKER_INTERVAL`` seconds (``--interval``): mark messages left "being sent"
-longer than the lease as "may not have gone out", plan reminders, send what is due. SIGTERM or
+longer than the lease as "may not have gone out", plan reminders, send what is due. Once an
+hour (and on the first pass) it also tidies up: expired sign-in sessions, sign-in failure
+counters idle for a week, export files past ``GLABELLA_EXPORT_KEEP_HOURS``. SIGTERM or
 SIGINT (Ctrl-C) stops it cleanly after the message being sent; a second signal stops it at once.
 Several workers may run at once, on one machine or several: each message is still sent once.
 Run it under systemd (docs/reminders.md).
@@ -12,6 +14,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -42,6 +45,27 @@ def fresh_connection() -> None:
     Never inside a transaction (only tests call the loop inside one)."""
     if not connection.in_atomic_block:
         close_old_connections()
+
+
+HOUSEKEEPING_EVERY = 3600.0  # seconds
+
+
+def housekeeping() -> str:
+    """Remove what is past its time, across every organization: expired sign-in sessions (a
+    database session store keeps them otherwise), sign-in failure counters with no failure for
+    a week and no lock, and finished exports' files past their keep time."""
+    from importlib import import_module
+
+    from glabella.accounts import lockout
+    from glabella.interop.export import jobs
+
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    counters = lockout.purge()
+    exports = jobs.purge_expired()
+    return (
+        f"Housekeeping: expired sessions cleared, {counters} old sign-in counter(s) and "
+        f"{exports} expired export(s) removed."
+    )
 
 
 def lease_from(options: dict[str, Any]) -> timedelta | None:
@@ -109,6 +133,23 @@ class Command(BaseCommand):
                 signal.signal(sig, handler)
         self.stdout.write(f"Worker {worker_id} stopped after {done} pass(es).")
 
+    def tidy(self) -> None:
+        """Housekeeping once every HOUSEKEEPING_EVERY seconds (a failure is logged, and tried
+        again on the next pass)."""
+        now = time.monotonic()
+        last = getattr(self, "_tidied_at", None)
+        if last is not None and now - last < HOUSEKEEPING_EVERY:
+            return
+        try:
+            said = housekeeping()
+        except Exception as exc:  # the database went away: say so, try again next pass
+            self.stderr.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} housekeeping failed: {exc!r}")
+            fresh_connection()
+            return
+        self._tidied_at = now
+        if said and getattr(self, "verbosity", 1) > 0:
+            self.stdout.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} {said}")
+
     def one_pass(
         self, worker_id: str, lease_for: timedelta | None, should_stop: Callable[[], bool]
     ) -> None:
@@ -121,6 +162,7 @@ class Command(BaseCommand):
             self.stderr.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} pass failed: {exc!r}")
             fresh_connection()
             return
+        self.tidy()
         s, p = result.sent, result.planned
         busy = p.planned or p.skipped or p.cancelled or s.sent or s.failed or s.skipped
         if busy or s.retrying or s.uncertain or result.swept or getattr(self, "verbosity", 1) > 1:
