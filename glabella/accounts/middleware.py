@@ -104,15 +104,13 @@ class MfaRequiredMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.mfa_pending = False  # type: ignore[attr-defined]
-        if (
-            request.user.is_authenticated
-            and not mfa.is_verified(request.session)
-            and not self._exempt(request)
-        ):
+        if request.user.is_authenticated and not mfa.is_verified(request.session):
             has_device = mfa.has_device(request.user)  # type: ignore[arg-type]
             if has_device or mfa.role_requires_mfa(request.user):  # type: ignore[arg-type]
+                # Set on exempt paths too: a half-signed-in member on a patient's secret-link
+                # page (/my/) is not shown the staff menu.
                 request.mfa_pending = True  # type: ignore[attr-defined]
-                if request.path_info not in self._allowed():
+                if not self._exempt(request) and request.path_info not in self._allowed():
                     return self._to_the_step(request, has_device)
         if (
             request.user.is_authenticated

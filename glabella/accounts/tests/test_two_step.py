@@ -185,6 +185,13 @@ def test_api_tokens_and_the_portal_are_not_sent_to_the_step(world):
     assert response.status_code != 302
     response = client.get("/my/nothing-here/")
     assert response.status_code == 404
+    # A patient's own page (a secret link) opens, without the staff menu half-way in.
+    from glabella.portal import services as portal
+
+    made = portal.show_link(world.actor("front_desk"), world.patient)
+    response = client.get(portal.link_path(made.token))
+    assert response.status_code == 200
+    assert 'aria-label="Main"' not in response.content.decode()
     # A bearer header does not open the pages: they read the session, which has not passed.
     response = client.get(reverse("patients:list"), HTTP_AUTHORIZATION="Bearer glb_nonsense")
     assert response.status_code == 302
