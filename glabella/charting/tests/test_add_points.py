@@ -123,6 +123,4 @@ def test_a_signed_session_takes_no_points(consented):
 
     session = signed_glabellar(consented)
     with pytest.raises(SessionLocked):
-        services.add_points(
-            consented.actor("injector"), session, session.version, _preempt()[:1]
-        )
+        services.add_points(consented.actor("injector"), session, session.version, _preempt()[:1])
