@@ -37,13 +37,12 @@ through the classes (``region``, ``point``, ``point-ok``/``point-warn``/``point-
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 from xml.sax.saxutils import escape
 
 __all__ = [
@@ -1175,10 +1174,21 @@ def _point_title(diagram_id: str, point: SvgPoint, prefix: str = "Point") -> str
     return text
 
 
-@functools.lru_cache(maxsize=64)
+_DRAWINGS: dict[tuple[str, bool, bool], str] = {}
+
+
 def _drawing(diagram_id: str, interactive: bool, labels: bool) -> str:
     """The diagram's own layers (outline, landmarks, regions, their labels): the same for every
-    chart, so made once per process (a diagram never changes while the program runs)."""
+    chart, so made once per process (a diagram never changes while the program runs). A plain
+    dict, not functools: this module imports only what test_diagrams allows."""
+    key = (diagram_id, interactive, labels)
+    drawn = _DRAWINGS.get(key)
+    if drawn is None:
+        drawn = _DRAWINGS[key] = _draw(diagram_id, interactive, labels)
+    return drawn
+
+
+def _draw(diagram_id: str, interactive: bool, labels: bool) -> str:
     diagram = get(diagram_id)
     aspect = diagram.aspect
     out: list[str] = []
@@ -1232,6 +1242,10 @@ def _drawing(diagram_id: str, interactive: bool, labels: bool) -> str:
     return "".join(out)
 
 
+_SVGS: dict[tuple[Any, ...], str] = {}
+_SVGS_KEPT = 128  # drawings kept per process (a 31-point chart is some 30 kB)
+
+
 def svg(
     diagram_id: str,
     *,
@@ -1247,7 +1261,28 @@ def svg(
     them; ``compare`` (say, the previous session) as hollow grey rings. ``interactive`` makes
     every region a focusable button for the charting script; otherwise the whole drawing is one
     image. ``labels`` draws each region's short name. ``title`` replaces the diagram's title.
+
+    The drawing depends on nothing but these arguments, so the ones made lately are kept: a
+    record shown again (or a chart's tab opened again) is not drawn again.
     """
+    key = (diagram_id, tuple(points), interactive, title, tuple(compare), labels)
+    drawn = _SVGS.get(key)
+    if drawn is None:
+        drawn = _svg(diagram_id, key[1], interactive, title, key[4], labels)
+        if len(_SVGS) >= _SVGS_KEPT:
+            _SVGS.clear()  # full: start again (simple, and safe with threads)
+        _SVGS[key] = drawn
+    return drawn
+
+
+def _svg(
+    diagram_id: str,
+    points: Sequence[SvgPoint],
+    interactive: bool,
+    title: str | None,
+    compare: Sequence[SvgPoint],
+    labels: bool,
+) -> str:
     diagram = get(diagram_id)
     aspect = diagram.aspect
     height = diagram.height

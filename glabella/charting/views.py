@@ -12,6 +12,8 @@ and void forms (services.amend / services.void).
 
 from __future__ import annotations
 
+import html
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -20,11 +22,17 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.forms.renderers import DjangoTemplates
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template import Context
+from django.template.base import render_value_in_context
+from django.template.defaultfilters import capfirst, stringformat
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeData, SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from glabella.accounts.actor import Actor
@@ -37,7 +45,7 @@ from glabella.charting.models import (
     Status,
     TreatmentSession,
 )
-from glabella.charting.templatetags.charting_tags import SIDE_WORDS, area_label
+from glabella.charting.templatetags.charting_tags import DEPTH_WORDS, SIDE_WORDS, area_label
 from glabella.clinical import catalogue, indications, overrides, protocols
 from glabella.consent import services as consent_services
 from glabella.consent.categories import label as consent_label
@@ -71,12 +79,25 @@ def _patient(request: HttpRequest, pk: int) -> Patient:
 
 
 def _session(request: HttpRequest, pk: int) -> TreatmentSession:
-    return get_object_or_404(
+    session: TreatmentSession = get_object_or_404(
         TreatmentSession.objects.for_org(request.org).select_related(  # type: ignore[attr-defined]
-            "patient", "practitioner", "prescriber", "signed_by", "consent", "follow_up_of"
+            # Not follow_up_of: it is rarely set (read when it is), and joining the sessions
+            # table to itself doubles PostgreSQL's planning time of this query.
+            "patient",
+            "practitioner",
+            "prescriber",
+            "signed_by",
+            "consent",
         ),
         pk=pk,
     )
+    # Known already, so not read again (nor joined: every join costs the planner): the
+    # organization it was found in, and the clinic when it is the one the user works at.
+    session.organization = request.org  # type: ignore[attr-defined]
+    membership = request.membership  # type: ignore[attr-defined]
+    if membership.clinic_id == session.clinic_id:
+        session.clinic = membership.clinic
+    return session
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -96,6 +117,252 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+# --- cheaper rendering ---------------------------------------------------------------------
+#
+# The charting page is the busiest page of the program and its tables grow with the points
+# (31 for a PREEMPT session). Django's template engine costs tens of microseconds per tag, so
+# the per-point rows, the form widgets and the URLs are written here in Python instead: the
+# same markup the templates wrote (test_page_cost compares them), made in a fraction of the time.
+
+_PLAIN = Context(autoescape=True)
+
+
+def _out(value: Any) -> str:
+    """What ``{{ value }}`` writes in a template: localized, as text, escaped."""
+    if type(value) is str:  # the common case, in short: a plain string is only escaped
+        return html.escape(value)
+    return str(render_value_in_context(value, _PLAIN))
+
+
+def _attr_value(value: Any) -> str:
+    """What ``{{ value|stringformat:'s' }}`` writes (the widget templates' attribute values)."""
+    if type(value) is str:
+        return html.escape(value)
+    text = stringformat(value, "s")
+    return _out(mark_safe(text) if isinstance(value, SafeData) else text)  # noqa: S308
+
+
+def _attrs_html(attrs: Mapping[str, Any]) -> str:
+    """django/forms/widgets/attrs.html."""
+    return "".join(
+        f" {_out(name)}" if value is True else f' {_out(name)}="{_attr_value(value)}"'
+        for name, value in attrs.items()
+        if value is not False
+    )
+
+
+def _input_html(widget: Mapping[str, Any]) -> str:
+    """django/forms/widgets/input.html (text, number, date, email, hidden)."""
+    value = widget["value"]
+    shown = "" if value is None else f' value="{_attr_value(value)}"'
+    return (
+        f'<input type="{_out(widget["type"])}" name="{_out(widget["name"])}"{shown}'
+        f"{_attrs_html(widget['attrs'])}>"
+    )
+
+
+def _textarea_html(widget: Mapping[str, Any]) -> str:
+    """django/forms/widgets/textarea.html."""
+    value = widget["value"]
+    return (
+        f'<textarea name="{_out(widget["name"])}"{_attrs_html(widget["attrs"])}>\n'
+        f"{_out(value) if value else ''}</textarea>"
+    )
+
+
+_OPTION_TEMPLATE = "django/forms/widgets/select_option.html"
+
+
+def _select_html(widget: Mapping[str, Any]) -> str | None:
+    """django/forms/widgets/select.html with select_option.html (None: another option kind)."""
+    out = [f'<select name="{_out(widget["name"])}"{_attrs_html(widget["attrs"])}>']
+    for group_name, options, _index in widget["optgroups"]:
+        if group_name:
+            out.append(f'\n  <optgroup label="{_out(group_name)}">')
+        for option in options:
+            if option["template_name"] != _OPTION_TEMPLATE:
+                return None
+            out.append(
+                f'\n  <option value="{_attr_value(option["value"])}"'
+                f"{_attrs_html(option['attrs'])}>{_out(option['label'])}</option>\n"
+            )
+        if group_name:
+            out.append("\n  </optgroup>")
+    out.append("\n</select>")
+    return "".join(out)
+
+
+_WIDGETS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
+    **{
+        f"django/forms/widgets/{kind}.html": _input_html
+        for kind in ("text", "number", "date", "email", "hidden")
+    },
+    "django/forms/widgets/textarea.html": _textarea_html,
+    "django/forms/widgets/select.html": _select_html,
+}
+
+
+class PlainWidgets(DjangoTemplates):
+    """Django's form renderer, with the input, textarea and select widgets written in Python
+    (exactly as their templates write them); every other template as before. A form opts in
+    with ``form.renderer = PLAIN_WIDGETS``."""
+
+    def render(self, template_name: str, context: dict[str, Any], request: Any = None) -> str:
+        write = _WIDGETS.get(template_name)
+        html = write(context["widget"]) if write is not None else None
+        if html is None:
+            return str(super().render(template_name, context, request))
+        return html.strip()
+
+
+PLAIN_WIDGETS = PlainWidgets()
+
+
+def _plain(form: Any) -> Any:
+    form.renderer = PLAIN_WIDGETS
+    return form
+
+
+def _numbered_url(name: str, session_pk: int) -> Callable[[int], str]:
+    """The URL of NAME for the session's point number N, reversed once for all points."""
+    stand_in = 987654321
+    head, found, tail = reverse(name, args=[session_pk, stand_in]).rpartition(str(stand_in))
+    assert found, name
+    return lambda number: f"{head}{number}{tail}"
+
+
+def _diagram_title(diagram_id: str) -> str:
+    """``diagram_titles|get_item:p.diagram`` (an unknown diagram shows as "()", as before)."""
+    return str(DIAGRAM_TABS.get(diagram_id, ()))
+
+
+def _e(value: Any) -> str:
+    """What ``{{ value }}`` writes for the plain strings and whole numbers of the rows below."""
+    return html.escape(str(value))
+
+
+def _csrf_input(token: str) -> str:
+    """What ``{% csrf_token %}`` writes."""
+    return f'<input type="hidden" name="csrfmiddlewaretoken" value="{_e(token)}">'
+
+
+def _vial_cell(p: InjectionPoint, empty: str) -> str:
+    if p.vial is None:
+        return f'<td class="point-vial">{empty}</td>'
+    return (
+        f'<td class="point-vial">#{p.vial_id}'
+        f'<span class="cell-sub">lot {_e(p.vial.lot.lot_number)}</span></td>'
+    )
+
+
+def _point_cells(p: InjectionPoint) -> str:
+    """Number, muscle, side, units and depth of a point: the cells both points tables share."""
+    return (
+        f'<td><span class="point-badge">{p.number}</span></td>'
+        f"<td>{_e(capfirst(p.muscle))}"
+        f'<span class="cell-sub">{_e(area_label(p.area))} · {_e(_diagram_title(p.diagram))}</span>'
+        f"</td><td>{_e(SIDE_WORDS.get(p.side, p.side))}</td>"
+        f'<td class="num"><b>{_e(fmt_units(p.units))} U</b></td>'
+        f'<td><abbr title="{_e(DEPTH_WORDS.get(p.depth, p.depth))}">{_e(p.depth)}</abbr></td>'
+    )
+
+
+def _draft_point_rows(
+    session: TreatmentSession,
+    points: Iterable[InjectionPoint],
+    selected: InjectionPoint | None,
+    *,
+    vial_column: bool,
+    can_chart: bool,
+    session_url: str,
+    csrf: str,
+) -> SafeString:
+    """The rows of the draft's points table (charting/_points.html)."""
+    mirror = _numbered_url("charting:point_mirror", session.pk)
+    remove = _numbered_url("charting:point_remove", session.pk)
+    hidden = f'{_csrf_input(csrf)}<input type="hidden" name="version" value="{session.version}">'
+    url = _e(session_url)
+    rows = []
+    for p in points:
+        n, d = p.number, _e(p.diagram)
+        is_selected = "is-selected" if selected is not None and selected.number == n else ""
+        rows.append(f'    <tr id="row-{n}" class="{is_selected}">{_point_cells(p)}')
+        if vial_column:
+            rows.append(_vial_cell(p, '<span class="no-vial">No vial</span>'))
+        if can_chart:
+            mirror_url, remove_url = _e(mirror(n)), _e(remove(n))
+            rows.append(
+                '\n      <td class="row-actions">\n'
+                f'        <a class="button small" id="edit-{n}" href="?select={n}&ui_diagram={d}" '
+                f"""hx-get="{url}" hx-vals='{{"select": "{n}", "ui_diagram": "{d}"}}'>"""
+                f'Edit<span class="sr-only"> point {n}</span></a>\n'
+                f'        <form method="post" action="{mirror_url}" hx-post="{mirror_url}" '
+                'hx-disabled-elt="find button" class="inline">\n'
+                f"          {hidden}\n"
+                f'          <button type="submit" class="small" id="mirror-{n}">'
+                f'Mirror<span class="sr-only"> point {n}</span></button>\n'
+                "        </form>\n"
+                f'        <form method="post" action="{remove_url}" hx-post="{remove_url}" '
+                'hx-disabled-elt="find button" class="inline">\n'
+                f"          {hidden}\n"
+                f'          <button type="submit" class="small danger-outline" id="remove-{n}">'
+                f'Remove<span class="sr-only"> point {n}</span></button>\n'
+                "        </form>\n"
+                "      </td>\n"
+            )
+        rows.append("</tr>\n")
+    return SafeString("".join(rows))
+
+
+def _signed_point_rows(points: Iterable[InjectionPoint], *, vial_column: bool) -> SafeString:
+    """The rows of the signed record's points table (charting/signed.html)."""
+    rows = []
+    for p in points:
+        vial = _vial_cell(p, "—") if vial_column else ""
+        rows.append(f"        <tr>{_point_cells(p)}{vial}</tr>\n")
+    return SafeString("".join(rows))
+
+
+def _amend_rows(form: forms.AmendForm) -> SafeString:
+    """The units rows of the amendment form (charting/signed.html)."""
+    rows = []
+    for p, bound in form.point_fields():
+        errors = list(bound.errors)
+        side = SIDE_WORDS.get(p.side, p.side).lower()
+        rows.append(
+            f'          <tr><td>{p.number}</td><td><label for="{_e(bound.id_for_label)}">'
+            f"{_e(capfirst(p.muscle))}, {_e(side)}</label></td>\n"
+            f'            <td class="{"has-error" if errors else ""}">{conditional_escape(bound)}'
+            + "".join(f'<p class="error">{conditional_escape(e)}</p>' for e in errors)
+            + "</td></tr>\n"
+        )
+    return SafeString("".join(rows))
+
+
+_REGION_OPTIONS: dict[str, SafeString] = {}
+
+
+def _region_options_html(active: str) -> SafeString:
+    """The muscle areas of every diagram, the active one first, as <optgroup>s: the same for
+    every chart, so made once per process and diagram."""
+    html = _REGION_OPTIONS.get(active)
+    if html is None:
+        html = _REGION_OPTIONS[active] = SafeString(
+            "".join(
+                format_html('\n          <optgroup label="{}">', title)
+                + SafeString(
+                    "".join(
+                        format_html('<option value="{}">{}</option>', value, label)
+                        for value, label in options
+                    )
+                )
+                + SafeString("</optgroup>")
+                for title, options in _region_options(active)
+            )
+        )
+    return html
 
 
 # --- the state of the page -----------------------------------------------------------------
@@ -414,8 +681,10 @@ def _workspace_context(
     details_form: forms.DetailsForm | None = None,
     override_errors: dict[str, list[str]] | None = None,
     focus: str = "",
+    points: list[InjectionPoint] | None = None,
 ) -> dict[str, Any]:
-    points = services.live_points(session)
+    """POINTS: the session's live points when the caller has them already."""
+    points = services.live_points(session) if points is None else points
     by_number = {p.number: p for p in points}
     selected = by_number.get(ui.selected) if ui.selected else None
     if selected is not None and selected.diagram != ui.diagram:
@@ -438,9 +707,31 @@ def _workspace_context(
     vial_panel = _vial_panel(actor, session, points)
     price = stock.session_price(session)
     suggestion = None
-    if vial_panel is None and not session.lot_number and actor.can("session.chart"):
+    can_chart = actor.can("session.chart")
+    if vial_panel is None and not session.lot_number and can_chart:
         suggestion = services.recent_lot(session)
-    return {
+    # Reversed once here rather than by {% url %} at every use in the templates.
+    urls = {
+        name: reverse(f"charting:{name}", args=[session.pk])
+        for name in ("session", "point_add", "vial", "details", "override", "sign", "void")
+    }
+    if selected is not None:
+        for name in ("point_update", "point_mirror", "point_remove"):
+            urls[name] = reverse(f"charting:{name}", args=[session.pk, selected.number])
+    # The token every form of the page carries (the points rows have forms when one may chart).
+    csrf = get_token(request) if can_chart else ""
+    details_form = _plain(details_form or forms.DetailsForm(session=session))
+    context = {
+        "urls": urls,
+        "point_rows": _draft_point_rows(
+            session,
+            points,
+            selected,
+            vial_column=vial_panel is not None,
+            can_chart=can_chart,
+            session_url=urls["session"],
+            csrf=csrf,
+        ),
         "session": session,
         "patient": session.patient,
         "product": product,
@@ -481,17 +772,20 @@ def _workspace_context(
             for o in (vial_panel.options if vial_panel and selected else [])
             if not o.get("dead") and o["pk"] != selected.vial_id  # type: ignore[union-attr]
         ],
-        "details_form": details_form or forms.DetailsForm(session=session),
+        "details_form": details_form,
         "override_errors": override_errors or {},
-        "region_options": _region_options(ui.diagram),
+        "region_options": _region_options_html(ui.diagram),
         "diagram_titles": DIAGRAM_TABS,
         "lot_suggestion": suggestion,
-        "can_chart": actor.can("session.chart"),
+        "can_chart": can_chart,
         "can_sign": actor.can("session.sign"),
         "can_override": actor.can("session.override"),
         "focus": focus,
         "void_form": forms.VoidForm(),
     }
+    if csrf:  # the same token in the rows and in the template's {% csrf_token %}
+        context["csrf_token"] = csrf
+    return context
 
 
 def _respond(
@@ -673,8 +967,9 @@ def session_page(request: HttpRequest, pk: int) -> HttpResponse:
             return _locked(request, session)
         services.view_session(actor, session, part="record")
         return render(request, "charting/signed.html", _signed_context(actor, session))
-    ui = _ui(request, session)
-    context = _workspace_context(request, actor, session, ui)
+    points = services.live_points(session)
+    ui = _ui(request, session, points)
+    context = _workspace_context(request, actor, session, ui, points=points)
     if _is_htmx(request):
         # A tab or a selection: part of the page already opened (and audited).
         if ui.selected:
@@ -1086,9 +1381,14 @@ def _signed_context(
         key=lambda f: SEVERITY_ORDER.get(f.get("severity", ""), 3),
     )
     can_change = actor.can("session.sign") and session.status in (Status.SIGNED, Status.AMENDED)
+    lots = services.lots_used(points)
+    if can_change:
+        amend_form = _plain(amend_form or forms.AmendForm(session=session))
     return {
         "price": stock.session_price(session),
-        "lots": services.lots_used(points),
+        "lots": lots,
+        "point_rows": _signed_point_rows(points, vial_column=bool(lots)),
+        "amend_rows": _amend_rows(amend_form) if amend_form is not None else "",
         "session": session,
         "patient": session.patient,
         "product": catalogue.product(session.product_id),
@@ -1103,8 +1403,8 @@ def _signed_context(
         "history": history,
         "diagram_titles": DIAGRAM_TABS,
         "can_change": can_change,
-        "amend_form": amend_form or (forms.AmendForm(session=session) if can_change else None),
-        "void_form": void_form or forms.VoidForm(),
+        "amend_form": amend_form,
+        "void_form": _plain(void_form or forms.VoidForm()),
         "consent_category": consent_label(
             consent_services.category_for_indication(session.indication)
         ),

@@ -83,7 +83,19 @@ MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 # Rows that `glabella migrate` itself writes into a new database: a database holding only
 # these is empty as far as a restore is concerned.
 BOOKKEEPING_TABLES = frozenset(
-    {"django_migrations", "django_content_type", "auth_permission", "audit_chainhead"}
+    {
+        "django_migrations",
+        "django_content_type",
+        "auth_permission",
+        "audit_chainhead",
+        # SQLite's patient search index (patients/0005): derived from patients_patient; FTS5
+        # writes a few rows of its own even when empty.
+        "patients_patient_fts",
+        "patients_patient_fts_config",
+        "patients_patient_fts_data",
+        "patients_patient_fts_docsize",
+        "patients_patient_fts_idx",
+    }
 )
 # The tables named first when a restore says what a database holds.
 HEADLINE_MODELS = (

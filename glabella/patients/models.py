@@ -91,6 +91,27 @@ class Patient(models.Model):
                 name="patient_unique_import_ref_per_org",
             ),
         ]
+        indexes = [
+            # The order of search results (services.search_patients), then every column a
+            # search word is tested against: a search with no word long enough for the
+            # substring index walks this in order, reading nothing else, and stops at the
+            # limit (at worst the organization's entries, never its rows one by one). The
+            # substring indexes (trigram GIN on PostgreSQL, FTS5 on SQLite) are made by
+            # migration 0005_search_index, not declared here.
+            models.Index(
+                fields=[
+                    "organization",
+                    "family_name",
+                    "given_name",
+                    "id",
+                    "name_key",
+                    "phone_digits",
+                    "date_of_birth",
+                    "email",
+                ],
+                name="patient_org_family_given",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.family_name.upper()}, {self.given_name}"

@@ -63,7 +63,14 @@ def patient_new(request: HttpRequest) -> HttpResponse:
 @require("patient.view_contact")
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     actor = Actor.from_request(request)
-    patient = _patient(request, pk)
+    # What the page shows of the patient's own links comes in the same query: the
+    # organization (read by the treatments list), the home clinic and who screened them.
+    patient = get_object_or_404(
+        Patient.objects.for_org(request.org).select_related(  # type: ignore[attr-defined]
+            "organization", "home_clinic", "screened_by"
+        ),
+        pk=pk,
+    )
     clinical = actor.can("patient.view_clinical")
     services.view_patient(actor, patient, part="record" if clinical else "contact")
     context: dict[str, object] = {"patient": patient, "today": None}

@@ -87,12 +87,17 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON-ready")
 
 
+# One encoder for every line (json.dumps with options builds a new one per call). No
+# circular-reference bookkeeping: a resource is a tree built fresh for the line (a cycle
+# would still fail, as a RecursionError).
+_ENCODE = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_json_default, check_circular=False
+).encode
+
+
 def ndjson_line(resource: dict[str, Any]) -> bytes:
     """One NDJSON line: compact JSON, UTF-8, no newline inside, newline at the end."""
-    return (
-        json.dumps(resource, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-        + "\n"
-    ).encode("utf-8")
+    return (_ENCODE(resource) + "\n").encode("utf-8")
 
 
 def write_ndjson(
@@ -113,8 +118,9 @@ def write_ndjson(
     with private_file(path) as raw:
         out = HashingWriter(raw)
         buffered = io.BufferedWriter(out, buffer_size=256 * 1024)
+        write, encode = buffered.write, _ENCODE  # local names: this loop runs once per row
         for item in items:
-            buffered.write(ndjson_line(item))
+            write((encode(item) + "\n").encode("utf-8"))  # ndjson_line, inlined
             count += 1
             pending += 1
             if progress is not None and pending >= every:

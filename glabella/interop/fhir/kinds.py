@@ -2,13 +2,27 @@
 
 A :class:`Kind` is one FHIR resource type. It has one or more :class:`Source` s (Observation
 has two: scored assessments, and headache days per month aggregated from the diary); a
-source is an organization-scoped, stably ordered queryset, a builder (:mod:`.build`) and the
-fields the common search parameters (``patient``, ``date``, ``_id``, ``_since``) filter on.
-Every resource leaving this module has been validated with ``fhir.resources.R4B``.
+source is an organization-scoped, stably ordered queryset of plain rows (``.values()`` of the
+columns its builder names), a builder (:mod:`.build`) and the fields the common search
+parameters (``patient``, ``date``, ``_id``, ``_since``) filter on.
+
+Validation with ``fhir.resources.R4B``:
+
+- the read and search API (:meth:`Kind.read`, :mod:`.search`) and :meth:`Kind.iterate` by
+  default validate every resource;
+- the bulk export (``$export``, ``glabella export``: :func:`glabella.interop.export.ndjson.
+  write_types`) calls :meth:`Kind.iterate` with ``check="first"``: it validates the first
+  resource of each source and stops the export unless fhir.resources writes it back byte
+  for byte as built (:class:`BuilderDrift`), then writes the rest as built. Validating each
+  of a million rows through pydantic cost about 85% of an export's time, and it cannot change
+  the output: a builder returns the resource exactly as fhir.resources writes it (see
+  :mod:`.build`), which the test suite checks for every resource of every type on a fixture
+  that takes every branch of every builder (``interop/tests/test_bulk_fast.py``).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -56,13 +70,47 @@ class UnknownType(KeyError):
     """A resource type the server does not serve."""
 
 
+class BuilderDrift(ValueError):
+    """A builder's resource is not exactly what fhir.resources writes after validating it."""
+
+
+def _text(resource: dict[str, Any]) -> str:
+    return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+
+
+def _difference(built: Any, written: Any, path: str = "") -> str:
+    """Where BUILT and WRITTEN first differ, by element path and key names only (never a
+    value: it may be patient data, and the message is logged)."""
+    where = path or "the resource"
+    if isinstance(built, dict) and isinstance(written, dict):
+        if list(built) != list(written):
+            return f"{where}: elements {list(built)} built, {list(written)} written"
+        for key in built:
+            found = _difference(built[key], written[key], f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return ""
+    if isinstance(built, list) and isinstance(written, list):
+        if len(built) != len(written):
+            return f"{where}: {len(built)} items built, {len(written)} written"
+        for n, (b, w) in enumerate(zip(built, written, strict=True)):
+            found = _difference(b, w, f"{path}[{n}]")
+            if found:
+                return found
+        return ""
+    if type(built) is not type(written) or built != written:
+        what = f"{type(built).__name__} built, {type(written).__name__} written"
+        return f"{where}: the value differs ({what})"
+    return ""
+
+
 # --- sources ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Source:
-    queryset: Callable[[Any], QuerySet]  # organization -> stably ordered rows of it
-    build: Callable[[Any], dict[str, Any]]
+    queryset: Callable[[Any], QuerySet]  # organization -> its rows (dicts), stably ordered
+    build: Callable[[dict[str, Any]], dict[str, Any]]
     since: Callable[[datetime], Q]  # changed at or after
     parse_id: Callable[[str], Q | None]  # resource id -> filter, or None (not this source)
     patient_field: str | None = None  # "patient_id", "session__patient_id"; None: no compartment
@@ -103,11 +151,15 @@ def diary_id(value: str) -> Q | None:
 
 
 def organizations(org: Any) -> QuerySet:
-    return Organization.objects.filter(pk=getattr(org, "pk", org)).order_by("pk")
+    return (
+        Organization.objects.filter(pk=getattr(org, "pk", org))
+        .order_by("pk")
+        .values(*build.ORGANIZATION_COLUMNS)
+    )
 
 
 def clinics(org: Any) -> QuerySet:
-    return Clinic.objects.filter(organization=org).order_by("pk")
+    return Clinic.objects.filter(organization=org).order_by("pk").values(*build.LOCATION_COLUMNS)
 
 
 def practitioners(org: Any) -> QuerySet:
@@ -116,20 +168,21 @@ def practitioners(org: Any) -> QuerySet:
         User.objects.filter(Exists(members))
         .annotate(active_here=Exists(members.filter(is_active=True)))
         .order_by("pk")
+        .values(*build.PRACTITIONER_COLUMNS)
     )
 
 
 def patients(org: Any) -> QuerySet:
-    return Patient.objects.for_org(org).order_by("pk")
+    return Patient.objects.for_org(org).order_by("pk").values(*build.PATIENT_COLUMNS)
 
 
 def sessions(org: Any) -> QuerySet:
     last = Amendment.objects.filter(session=OuterRef("pk")).order_by("-at").values("at")[:1]
     return (
         TreatmentSession.objects.for_org(org)
-        .select_related("practitioner", "prescriber", "clinic")
         .annotate(last_amended_at=Subquery(last))
         .order_by("pk")
+        .values(*build.SESSION_COLUMNS)
     )
 
 
@@ -151,20 +204,10 @@ def points(org: Any) -> QuerySet:
     return (
         InjectionPoint.objects.for_org(org)
         .filter(removed=False)
-        .select_related(
-            "session",
-            "session__practitioner",
-            "session__vial__lot",
-            "vial__lot",
-        )
         .annotate(last_amended_at=Subquery(last))
         .order_by("pk")
+        .values(*build.POINT_COLUMNS)
     )
-
-
-def _point_build(pt: Any) -> dict[str, Any]:
-    pt.session.last_amended_at = pt.last_amended_at
-    return build.medication_administration(pt)
 
 
 def _point_since(when: datetime) -> Q:
@@ -178,7 +221,7 @@ def _point_since(when: datetime) -> Q:
 
 
 def assessments(org: Any) -> QuerySet:
-    return Assessment.objects.for_org(org).order_by("pk")
+    return Assessment.objects.for_org(org).order_by("pk").values(*build.ASSESSMENT_COLUMNS)
 
 
 def diary_months(org: Any) -> QuerySet:
@@ -199,19 +242,15 @@ def diary_months(org: Any) -> QuerySet:
 
 
 def consents(org: Any) -> QuerySet:
-    return Consent.objects.for_org(org).defer("signature", "scan").order_by("pk")
+    return Consent.objects.for_org(org).order_by("pk").values(*build.CONSENT_COLUMNS)
 
 
 def appointments(org: Any) -> QuerySet:
-    return (
-        Appointment.objects.for_org(org)
-        .select_related("practitioner", "clinic", "room")
-        .order_by("pk")
-    )
+    return Appointment.objects.for_org(org).order_by("pk").values(*build.APPOINTMENT_COLUMNS)
 
 
 def adverse_events(org: Any) -> QuerySet:
-    return AdverseEvent.objects.for_org(org).order_by("pk")
+    return AdverseEvent.objects.for_org(org).order_by("pk").values(*build.ADVERSE_EVENT_COLUMNS)
 
 
 # --- search parameter helpers ----------------------------------------------------------------
@@ -308,6 +347,18 @@ class Kind:
             qs = qs.filter(where)
         return qs
 
+    def checked(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """RESOURCE if fhir.resources validates it and writes it back exactly as built (same
+        keys, order and values); else :class:`BuilderDrift` (or the validation error)."""
+        written = self.validate(resource)
+        if _text(written) != _text(resource):
+            raise BuilderDrift(
+                f"{self.type}/{resource.get('id')}: fhir.resources writes this resource "
+                f"differently from how Glabella built it ({_difference(resource, written)}), "
+                "so the export stopped rather than write resources it cannot vouch for."
+            )
+        return resource
+
     def iterate(
         self,
         organization: Any,
@@ -315,12 +366,34 @@ class Kind:
         since: datetime | None = None,
         patient_ids: Iterable[int] | None = None,
         chunk_size: int = 500,
+        check: str = "all",
     ) -> Iterator[dict[str, Any]]:
+        """Every resource of ORGANIZATION, source by source in primary-key order.
+
+        CHECK ``"all"`` validates each one (what the API returns); ``"first"`` (the bulk
+        export) checks the first of each source with :meth:`checked` and yields the others
+        as built, unvalidated (see the module's docstring for why that is safe).
+        """
+        if check not in ("all", "first"):
+            raise ValueError(f"check must be 'all' or 'first', not {check!r}")
         ids = list(patient_ids) if patient_ids is not None else None
         for source in self.sources:
             qs = self.rows(source, organization, since=since, patient_ids=ids)
-            for row in qs.iterator(chunk_size=chunk_size):
-                yield self.validate(source.build(row))
+            rows = qs.iterator(chunk_size=chunk_size)
+            build_one = source.build
+            try:
+                if check == "all":
+                    for row in rows:
+                        yield self.validate(build_one(row))
+                    continue
+                first = next(rows, None)
+                if first is None:
+                    continue
+                yield self.checked(build_one(first))
+                for row in rows:
+                    yield build_one(row)
+            finally:
+                rows.close()  # the database cursor, now, even when a check raised
 
     def count(self, organization: Any, *, since: datetime | None = None) -> int:
         return sum(self.rows(s, organization, since=since).count() for s in self.sources)
@@ -426,7 +499,7 @@ KINDS: dict[str, Kind] = {
             (
                 Source(
                     points,
-                    _point_build,
+                    build.medication_administration,
                     _point_since,
                     pk_id,
                     patient_field="session__patient_id",

@@ -3,7 +3,9 @@
 Contract (the bulk export iterates this):
 
 - :data:`RESOURCE_TYPES`: every type served, in bulk order (referenced types first);
-- :func:`iter_resources`: JSON-ready dicts, validated with ``fhir.resources.R4B``;
+- :func:`iter_resources`: JSON-ready dicts, each exactly as ``fhir.resources.R4B`` writes it
+  after validating it (the bulk export validates only the first of each type at run time:
+  ``check="first"``, see :mod:`glabella.interop.fhir.kinds`);
 - :func:`count_resources`: how many :func:`iter_resources` yields.
 """
 
@@ -24,6 +26,7 @@ def iter_resources(
     since: datetime | None = None,
     patient_ids: Iterable[int] | None = None,
     chunk_size: int = 500,
+    check: str = "all",
 ) -> Iterator[dict]:
     """Every RESOURCE_TYPE resource of ORGANIZATION, as validated JSON-ready dicts.
 
@@ -31,10 +34,12 @@ def iter_resources(
     patients' compartments (types outside the patient compartment, such as Organization,
     Location and Practitioner, ignore it). Rows are read with ``QuerySet.iterator(chunk_size)``
     (a bounded number of queries per chunk), so memory stays flat whatever the size.
+    ``check``: ``"all"`` validates every resource; ``"first"`` (the bulk export) the first
+    of each source only, yielding the rest as built (byte for byte what validation gives).
     """
     kind = kinds.get(resource_type)
     yield from kind.iterate(
-        organization, since=since, patient_ids=patient_ids, chunk_size=chunk_size
+        organization, since=since, patient_ids=patient_ids, chunk_size=chunk_size, check=check
     )
 
 

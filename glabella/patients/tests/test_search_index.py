@@ -1,0 +1,451 @@
+"""Patient search through the trigram index (migration 0005): the same patients, in the same
+order, as a plain scan with LIKE, on SQLite (FTS5) and PostgreSQL (pg_trgm); the index kept
+right by every way patients are written; and the index really used for a rare substring."""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from types import SimpleNamespace
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q, QuerySet
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from glabella.accounts.actor import Actor
+from glabella.patients import services
+from glabella.patients.models import Patient, digits, name_key
+from glabella.web import seed
+
+FAMILIES = [
+    "O'Brien",
+    "D\u2019Arcy",  # a typographic apostrophe
+    "Müller-Lüdenscheidt",
+    "Ólafsdóttir",
+    "Núñez",
+    "van der Berg",
+    "ÅSTRÖM",
+    "Strauß",
+    "İnce",
+    "Łukasiewicz",
+    "Σοφοκλέους",
+    "Иванова",
+    "王",
+    "Kowalski",
+    "Kowalska",
+    "Nowak-Kowal",
+    "smith",
+    "Smith",
+    'Quote"Name',
+    "Star*Near",
+]
+GIVEN = ["Zoë", "Ana María", "JOSÉ", "Åsa", "Chloé", "Ole", "Li", "Ann-Marie", "Grace", "Ada"]
+PHONES = [
+    "+44 7700 900{:03d}",
+    "(020) 7946 0{:03d}",
+    "+48-601-234-{:03d}",
+    "07800 00{:03d}",
+    "+1 (555) 010-{:04d}",
+    "",
+]
+
+
+def _population(world, count: int = 240) -> list[Patient]:
+    rng = random.Random(5)
+    rows = []
+    for i in range(count):
+        given, family = rng.choice(GIVEN), rng.choice(FAMILIES)
+        phone = PHONES[i % len(PHONES)].format(rng.randrange(1000))
+        rows.append(
+            Patient(
+                organization=world.org,
+                given_name=given,
+                family_name=family,
+                name_key=name_key(given, family),
+                date_of_birth=date(1940, 1, 1) + timedelta(days=rng.randrange(25000)),
+                phone=phone,
+                phone_digits=digits(phone),
+                email=f"p{i}@example.org",
+            )
+        )
+    return Patient.objects.bulk_create(rows)
+
+
+@contextmanager
+def _no_indexes() -> Iterator[None]:
+    """PostgreSQL: let the planner read the table itself (a scan), not an index."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                for setting in ("enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan"):
+                    cursor.execute(f"SET LOCAL {setting} = off")
+        yield
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                for setting in ("enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan"):
+                    cursor.execute(f"RESET {setting}")
+
+
+def _plain_scan(actor: Actor, query: str, limit: int) -> list[int]:
+    """The search as it was before the index: every word a LIKE, nothing else."""
+    qs: QuerySet[Patient] = Patient.objects.for_org(actor.organization)
+    condition = Q()
+    for token in query.split():
+        dob = services._parse_day(token)
+        if dob is not None:
+            condition &= Q(date_of_birth=dob)
+        elif "@" in token:
+            condition &= Q(email__icontains=token.lower())
+        elif len(digits(token)) >= 4 and len(digits(token)) == len(token.replace("+", "")):
+            condition &= Q(phone_digits__contains=digits(token))
+        else:
+            condition &= Q(name_key__contains=name_key(token, ""))
+    with _no_indexes():
+        return list(
+            qs.filter(condition)
+            .order_by("family_name", "given_name", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+
+
+def _found(actor: Actor, query: str, limit: int = 1000) -> list[int]:
+    return [p.pk for p in services.search_patients(actor, query, limit=limit)]
+
+
+def _random_queries(patients: list[Patient], n: int) -> list[str]:
+    rng = random.Random(11)
+    odd = ['"', "'", "*", "^", ":", "(", ")", "-", "+", "AND", "OR", "NOT", "NEAR", "a*", '"x"']
+    queries = []
+    for _ in range(n):
+        p = rng.choice(patients)
+        kind = rng.randrange(7)
+        if kind == 0:  # part of the family name as typed (accents, case, apostrophes)
+            text = p.family_name
+            start = rng.randrange(len(text))
+            typed = text[start : start + rng.randint(1, 8)]
+            queries.append(typed.upper() if rng.random() < 0.3 else typed)
+        elif kind == 1 and p.phone_digits:  # digits of the phone, 1 to 9 of them
+            start = rng.randrange(len(p.phone_digits))
+            queries.append(p.phone_digits[start : start + rng.randint(1, 9)])
+        elif kind == 2 and p.phone:  # a stretch of the phone as written: spaces, + and all
+            start = rng.randrange(len(p.phone))
+            queries.append(p.phone[start : start + rng.randint(2, 10)])
+        elif kind == 3:  # two words: given and part of family
+            queries.append(f"{p.given_name[:3]} {p.family_name[1:6]}")
+        elif kind == 4:  # a word with FTS5 syntax in it
+            queries.append(rng.choice(odd) + p.family_name[:3] + rng.choice(odd))
+        elif kind == 5:  # the date of birth and a name
+            queries.append(f"{p.date_of_birth:%d/%m/%Y} {p.family_name[:4]}")
+        else:
+            queries.append(rng.choice(odd))
+    return queries
+
+
+def test_search_finds_what_a_plain_like_scan_finds_in_the_same_order(world):
+    patients = _population(world)
+    actor = world.actor()
+    queries = [
+        *_random_queries(patients, 300),
+        # named cases: accents typed or not, apostrophes, ß, quotes, short tokens, + signs
+        "muller",
+        "MÜLLER",
+        "lüden",
+        "o'bri",
+        "d\u2019ar",
+        "strauss",
+        "strauß",
+        "olafsd",
+        "nunez",
+        "astr",
+        "σοφο",
+        "иван",
+        "王",
+        "kowal",
+        "owal",
+        "ko",
+        "k",
+        "+44",
+        "+44 7700",
+        "7700",
+        "900",
+        "0207946",
+        "+48-601",
+        'quote"n',
+        '"',
+        "star*",
+        "ann-m",
+        "ana maría",
+        "zzzz",
+    ]
+    for query in queries:
+        assert _found(actor, query) == _plain_scan(actor, query, 1000), query
+        assert _found(actor, query, limit=5) == _plain_scan(actor, query, 5), query
+
+
+def test_names_and_phones_match_as_typed_whatever_the_accents_and_punctuation(world):
+    actor = world.actor()
+    made = {
+        family: services.create_patient(
+            actor,
+            {
+                "given_name": "Test",
+                "family_name": family,
+                "date_of_birth": date(1970, 1, 1),
+                "phone": phone,
+            },
+        )
+        for family, phone in (
+            ("Müller-Lüdenscheidt", "+49 (0)30 1234-5678"),
+            ("O'Brien", "+353 1 555 0199"),
+            ("Strauß", ""),
+        )
+    }
+    assert _found(actor, "mulLER-lud") == [made["Müller-Lüdenscheidt"].pk]
+    assert _found(actor, "o'brie") == [made["O'Brien"].pk]
+    assert _found(actor, "STRAUSS") == [made["Strauß"].pk]
+    assert _found(actor, "+49030") == [made["Müller-Lüdenscheidt"].pk]
+    assert _found(actor, "12345678") == [made["Müller-Lüdenscheidt"].pk]
+    assert _found(actor, "+3531") == [made["O'Brien"].pk]
+    assert _found(actor, "900123") == [world.patient.pk]
+    assert _found(actor, "0770090") == [world.patient.pk]
+    assert _found(actor, "love 900123") == [world.patient.pk]
+    assert _found(actor, "lovx 900123") == []
+
+
+def _index_is_exact() -> None:
+    """SQLite: the FTS index holds exactly what patients_patient holds (FTS5's own check
+    against its content table; raises when a row is missing or stale)."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO patients_patient_fts(patients_patient_fts, rank) "
+                "VALUES ('integrity-check', 1)"
+            )
+
+
+def test_the_index_follows_every_way_patients_are_written(world):
+    actor = world.actor()
+    owner = world.actor("owner")
+    # Through the services: registered, then name and phone changed.
+    p = services.create_patient(
+        actor,
+        {
+            "given_name": "Żaneta",
+            "family_name": "Wróblewska",
+            "date_of_birth": date(1980, 5, 6),
+            "phone": "+48 512 345 678",
+        },
+    )
+    assert _found(actor, "wrobl") == [p.pk]
+    assert _found(actor, "512345") == [p.pk]
+    services.update_patient(
+        owner,
+        p,
+        {
+            "given_name": "Żaneta",
+            "family_name": "Kamińska",
+            "date_of_birth": date(1980, 5, 6),
+            "phone": "+48 600 111 222",
+        },
+    )
+    assert _found(actor, "wrobl") == []
+    assert _found(actor, "512345") == []
+    assert _found(actor, "kamins") == [p.pk]
+    assert _found(actor, "600111") == [p.pk]
+    services.update_clinical_notes(actor, p, "no change to the name")
+    assert _found(actor, "kamins") == [p.pk]
+    _index_is_exact()
+
+    # Through bulk_create (the importer, the benchmark generator).
+    made = Patient.objects.bulk_create(
+        Patient(
+            organization=world.org,
+            given_name="Bulk",
+            family_name=f"Bulkowski-{i}",
+            name_key=name_key("Bulk", f"Bulkowski-{i}"),
+            date_of_birth=date(1990, 1, 1),
+            phone=f"07111 22{i:04d}",
+            phone_digits=f"0711122{i:04d}",
+        )
+        for i in range(30)
+    )
+    in_order = list(
+        Patient.objects.for_org(world.org)
+        .filter(family_name__startswith="Bulkowski-")
+        .order_by("family_name", "given_name", "pk")
+        .values_list("pk", flat=True)
+    )
+    assert _found(actor, "bulkowski") == in_order and len(in_order) == 30
+    assert _found(actor, "1220003") == [made[3].pk]
+
+    # Through raw bulk SQL, as `glabella seed` writes (COPY / executemany).
+    rows = [
+        {
+            "organization_id": world.org.pk,
+            "given_name": "Raw",
+            "family_name": f"Rawlinson-{i}",
+            "name_key": name_key("Raw", f"Rawlinson-{i}"),
+            "date_of_birth": date(1991, 2, 3),
+            "phone": f"07222 33{i:04d}",
+            "phone_digits": f"0722233{i:04d}",
+            "created_at": timezone.now(),
+            "updated_at": timezone.now(),
+        }
+        for i in range(5)
+    ]
+    seed.bulk_insert(Patient, rows, len(rows), "", seed._QUIET)
+    raw = list(
+        Patient.objects.for_org(world.org)
+        .filter(family_name__startswith="Rawlinson-")
+        .order_by("family_name")
+        .values_list("pk", flat=True)
+    )
+    assert _found(actor, "rawlinson") == raw and len(raw) == 5
+    assert _found(actor, "22330003") == [raw[3]]
+
+    # Raw UPDATE and DELETE of the searched columns.
+    Patient.objects.filter(pk=raw[0]).update(phone_digits="0799999999", name_key="zed raw")
+    assert _found(actor, "9999999") == [raw[0]]
+    assert raw[0] not in _found(actor, "rawlinson")
+    Patient.objects.filter(pk=raw[1]).delete()  # never done to a real record; the index copes
+    assert _found(actor, "rawlinson") == raw[2:]
+    _index_is_exact()
+
+
+def test_the_substring_indexes_exist_after_all_migrations(db):
+    """SQLite: the FTS table and its three triggers. A later migration that rebuilds
+    patients_patient on SQLite drops the triggers; this fails until that migration makes them
+    again (see migrations/0005_search_index.py). PostgreSQL: the two trigram indexes."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE name LIKE 'patients_patient_fts%' "
+                "AND type IN ('table', 'trigger')"
+            )
+            names = {row[0] for row in cursor.fetchall()}
+            assert {services.FTS_TABLE, *services.FTS_TRIGGERS} <= names
+            assert services._has_fts_index("default")
+        else:
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'patients_patient' "
+                "AND indexdef LIKE '%%gin_trgm_ops%%'"
+            )
+            assert {r[0] for r in cursor.fetchall()} == {
+                "patient_phone_digits_trgm",
+                "patient_name_key_trgm",
+            }
+            assert not services._has_fts_index("default")
+
+
+def _plan(qs: QuerySet[Patient]) -> str:
+    return qs.explain()
+
+
+def test_a_rare_phone_substring_is_found_through_the_trigram_index(world):
+    rows = [
+        Patient(
+            organization=world.org,
+            given_name="Many",
+            family_name=f"Many-{i:05d}",
+            name_key=name_key("Many", f"Many-{i:05d}"),
+            date_of_birth=date(1960, 1, 1) + timedelta(days=i),
+            phone=f"07800 {i * 7919 % 1000000:06d}",
+            phone_digits=f"07800{i * 7919 % 1000000:06d}",
+        )
+        for i in range(3000)
+    ]
+    Patient.objects.bulk_create(rows, batch_size=1000)
+    if connection.vendor == "postgresql":
+        # What autovacuum does in the background (a test's transaction cannot VACUUM): the
+        # statistics, and the GIN indexes' pending rows moved into the index proper.
+        # SQLite: no statistics, as in a clinic's database (Django never runs ANALYZE).
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE patients_patient")
+            cursor.execute("SELECT gin_clean_pending_list('patient_phone_digits_trgm')")
+            cursor.execute("SELECT gin_clean_pending_list('patient_name_key_trgm')")
+    actor = world.actor()
+    typed = rows[1234].phone_digits[-6:]
+    with CaptureQueriesContext(connection) as queries:
+        found = services.search_patients(actor, typed)
+        assert [p.pk for p in found] == _plain_scan(actor, typed, 25)
+    plan = _plan(found)
+    if connection.vendor == "sqlite":
+        # The candidates come from the FTS table, then their rows by id: no walk of the
+        # organization, no scan.
+        assert any("patients_patient_fts MATCH" in q["sql"] for q in queries), queries
+        assert "json_each" in plan and "INTEGER PRIMARY KEY" in plan, plan
+        assert "patient_org_family_given" not in plan and "SCAN patients_patient" not in plan
+    else:
+        assert "patient_phone_digits_trgm" in plan, plan
+    common = _plan(services.search_patients(actor, "many"))
+    if connection.vendor == "sqlite":
+        # A word in FTS_MOST patients or more: the walk of the search index, in order,
+        # reading only the index, stopped at the limit.
+        assert "COVERING INDEX patient_org_family_given" in common, common
+    else:
+        # The organization's matches, collected (GIN or organization index), never the walk
+        # in order that reads every row before the first match.
+        assert "patient_org_family_given" not in common, common
+    # Two letters, too short for a trigram: the walk of the search index, stopped at the
+    # limit; on PostgreSQL reading the index only.
+    short = _plan(services.search_patients(actor, "ma"))
+    assert "patient_org_family_given" in short, short
+    if connection.vendor == "sqlite":
+        assert "COVERING INDEX" in short, short
+
+
+def test_without_the_index_search_scans_and_finds_the_same(world, monkeypatch):
+    """SQLite without FTS5 trigram (before 3.34), or with its triggers gone: search still
+    works, by LIKE alone."""
+    patients = _population(world, 80)
+    actor = world.actor()
+    queries = _random_queries(patients, 40)
+    expected = {q: _found(actor, q) for q in queries}
+    monkeypatch.setattr(services, "_has_fts_index", lambda alias: False)
+    for query in queries:
+        assert _found(actor, query) == expected[query], query
+
+
+def test_the_index_can_be_made_again_after_a_table_rebuild(world):
+    """What a later migration that rebuilds patients_patient must do (SQLite loses the
+    triggers with the old table): run the migration's own function again."""
+    migration = importlib.import_module("glabella.patients.migrations.0005_search_index")
+    editor = SimpleNamespace(connection=connection)  # all the function uses of a schema editor
+    actor = world.actor()
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            for trigger in services.FTS_TRIGGERS:
+                cursor.execute(f"DROP TRIGGER {trigger}")
+        stale = services.create_patient(
+            actor,
+            {"given_name": "Late", "family_name": "Latimer", "date_of_birth": date(1970, 2, 2)},
+        )
+        with pytest.raises(DatabaseError):
+            _index_is_exact()  # the index no longer holds every patient
+        assert migration.sqlite_up(editor)
+        _index_is_exact()
+        assert _found(actor, "latim") == [stale.pk]
+    else:
+        with connection.cursor() as cursor:  # a migration has no deferred foreign-key checks
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # pending; this test's writes do
+        assert migration.pg_up(editor)  # again: nothing to do, nothing fails
+    test_the_substring_indexes_exist_after_all_migrations(None)
+
+
+def test_a_common_word_walks_the_search_index_and_finds_the_same(world, monkeypatch):
+    """SQLite, a word in FTS_MOST patients or more: the walk of the organization's search
+    index instead of the FTS rows; the same patients either way."""
+    patients = _population(world)
+    actor = world.actor()
+    queries = _random_queries(patients, 120)
+    monkeypatch.setattr(services, "FTS_MOST", 1)  # every word counts as common
+    for query in queries:
+        assert _found(actor, query) == _plain_scan(actor, query, 1000), query
+    plan = _plan(services.search_patients(actor, "kowal"))
+    if connection.vendor == "sqlite":
+        assert "patient_org_family_given" in plan and "json_each" not in plan, plan
