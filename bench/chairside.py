@@ -152,19 +152,7 @@ def save_session(side: Chairside, patient: Patient) -> TreatmentSession:
             actor,
             session,
             session.version,
-            [
-                charting.NewPoint(
-                    diagram=site.diagram,
-                    x=site.x,
-                    y=site.y,
-                    units=site.units,
-                    depth=site.depth,
-                    muscle=site.muscle,
-                    area=site.area,
-                    side=site.side,
-                )
-                for site in sites
-            ],
+            [charting.NewPoint.like(site) for site in sites],
         )
         session.refresh_from_db(fields=["version"])
     return charting.sign(actor, session, session.version)

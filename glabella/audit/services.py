@@ -27,21 +27,47 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append an event for ACTOR doing ACTION to OBJ (inside the caller's transaction)."""
+    return append(**_by_actor(actor, action, obj, object_type, object_id, label, detail))
+
+
+def record_many(
+    actor: Actor, action: str, obj: models.Model, items: list[tuple[str, dict[str, Any]]]
+) -> list[AuditEvent]:
+    """One event per (label, detail) in ITEMS, all for ACTOR doing ACTION to OBJ, appended in
+    one turn of the chain (one lock of its head): several points added in one save."""
+    return append_many(
+        [
+            _unsaved(**_by_actor(actor, action, obj, "", "", label, detail))
+            for label, detail in items
+        ]
+    )
+
+
+def _by_actor(
+    actor: Actor,
+    action: str,
+    obj: models.Model | None,
+    object_type: str,
+    object_id: str,
+    label: str,
+    detail: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """``append``'s arguments for ACTOR doing ACTION to OBJ."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
-    return append(
-        organization=actor.organization,
-        user=actor.user,
-        actor_label=actor.label,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        object_label=label[:200],
-        ip=actor.ip,
-        request_id=actor.request_id,
-        detail=detail or {},
-    )
+    return {
+        "organization": actor.organization,
+        "user": actor.user,
+        "actor_label": actor.label,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "object_label": label[:200],
+        "ip": actor.ip,
+        "request_id": actor.request_id,
+        "detail": detail or {},
+    }
 
 
 def append(
@@ -59,44 +85,48 @@ def append(
 ) -> AuditEvent:
     [event] = append_many(
         [
-            AuditEvent(
+            _unsaved(
                 organization=organization,
-                actor=user,
-                actor_label=actor_label[:254],
+                user=user,
+                actor_label=actor_label,
                 action=action,
                 object_type=object_type,
                 object_id=object_id,
                 object_label=object_label,
                 ip=ip,
                 request_id=request_id,
-                detail=detail or {},
+                detail=detail,
             )
         ]
     )
     return event
 
 
-def record_many(
-    actor: Actor, action: str, obj: models.Model, items: list[tuple[str, dict[str, Any]]]
-) -> list[AuditEvent]:
-    """One event per (label, detail) in ITEMS, all for ACTOR doing ACTION to OBJ, appended in
-    one turn of the chain (one lock of its head): several points added in one save."""
-    return append_many(
-        [
-            AuditEvent(
-                organization=actor.organization,
-                actor=actor.user,
-                actor_label=actor.label[:254],
-                action=action,
-                object_type=obj._meta.label_lower,
-                object_id=str(obj.pk),
-                object_label=label[:200],
-                ip=actor.ip,
-                request_id=actor.request_id,
-                detail=detail,
-            )
-            for label, detail in items
-        ]
+def _unsaved(
+    *,
+    organization: Organization | None,
+    user: User | None,
+    actor_label: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    object_label: str,
+    ip: str,
+    request_id: str,
+    detail: dict[str, Any] | None,
+) -> AuditEvent:
+    """An event not yet numbered, hashed or written (``append_many`` does that)."""
+    return AuditEvent(
+        organization=organization,
+        actor=user,
+        actor_label=actor_label[:254],
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        object_label=object_label,
+        ip=ip,
+        request_id=request_id,
+        detail=detail or {},
     )
 
 

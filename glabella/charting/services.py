@@ -769,6 +769,20 @@ class NewPoint:
     area: str | None = None
     side: str | None = None
 
+    @classmethod
+    def like(cls, src: Any) -> NewPoint:
+        """The same point as SRC (a protocol's site, an earlier point): its place and dose."""
+        return cls(
+            diagram=src.diagram,
+            x=src.x,
+            y=src.y,
+            units=src.units,
+            depth=src.depth,
+            muscle=src.muscle,
+            area=src.area,
+            side=src.side,
+        )
+
 
 class PointRefused(ValidationError):
     """One point of several could not be added (nothing was): INDEX is its place in the list,

@@ -30,19 +30,7 @@ def _draft(world):
 
 
 def _preempt() -> list[services.NewPoint]:
-    return [
-        services.NewPoint(
-            diagram=s.diagram,
-            x=s.x,
-            y=s.y,
-            units=s.units,
-            depth=s.depth,
-            muscle=s.muscle,
-            area=s.area,
-            side=s.side,
-        )
-        for s in protocols.get("chronic-migraine-preempt").sites
-    ]
+    return [services.NewPoint.like(s) for s in protocols.get("chronic-migraine-preempt").sites]
 
 
 def test_thirty_one_points_are_one_change_with_an_audit_event_each(world):

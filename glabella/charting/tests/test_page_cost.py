@@ -33,19 +33,7 @@ def _preempt_draft(world, count=None):
         actor, world.patient, indication="chronic-migraine", product_id="botox"
     )
     sites = protocols.get(PREEMPT).sites[:count]
-    new = [
-        services.NewPoint(
-            diagram=s.diagram,
-            x=s.x,
-            y=s.y,
-            units=s.units,
-            depth=s.depth,
-            muscle=s.muscle,
-            area=s.area,
-            side=s.side,
-        )
-        for s in sites
-    ]
+    new = [services.NewPoint.like(s) for s in sites]
     services.add_points(actor, session, session.version, new)
     session.refresh_from_db()
     return session
