@@ -59,6 +59,13 @@ def in_a_year() -> date:
     return timezone.localdate() + timedelta(days=365)
 
 
+def clinic_today(world, clinic=None) -> date:
+    """Today at the clinic (its time zone), as the stock services count days: from 23:00 UTC in
+    British Summer Time it is already tomorrow in London, while timezone.localdate() (UTC)
+    still says today."""
+    return services.local_date(clinic or world.clinic, timezone.now())
+
+
 def receive_botox_cosmetic(world, lot="BC1001", count=2, size=50, clinic=None, **kw):
     gtin = GTIN_BOTOX_COSMETIC_50 if size == 50 else GTIN_BOTOX_COSMETIC_100
     return services.receive(

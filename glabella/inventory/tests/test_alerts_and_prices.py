@@ -9,6 +9,7 @@ from glabella.charting import services as charting
 from glabella.inventory import services
 from glabella.inventory.models import PriceBasis
 from glabella.inventory.tests.helpers import (
+    clinic_today,
     glabellar_session,
     in_a_year,
     receive_botox_cosmetic,
@@ -16,7 +17,7 @@ from glabella.inventory.tests.helpers import (
 
 
 def test_alerts_for_expiring_lots_low_stock_and_vials_nearing_use_by(world):
-    soon = timezone.localdate() + timedelta(days=10)
+    soon = clinic_today(world) + timedelta(days=10)
     receive_botox_cosmetic(world, lot="SOON", count=1, expiry=soon)
     fine = receive_botox_cosmetic(world, lot="FINE", count=2, expiry=in_a_year())
     services.set_threshold(world.actor("owner"), world.clinic, "botox_cosmetic", 3)

@@ -14,13 +14,13 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
 from django.db import connection
 
 from glabella.conftest import _make_world
 from glabella.inventory import services
 from glabella.inventory.models import MoveKind, StockMove, Vial
 from glabella.inventory.tests.helpers import glabellar_session, receive_botox_cosmetic
+from glabella.testing_processes import migrated_sqlite
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def race_world(transactional_db, tmp_path):
     connection.connection = None  # keep the in-memory test database alive, aside
     settings["NAME"] = str(tmp_path / "race.sqlite3")  # every thread's connection reads this
     try:
-        call_command("migrate", verbosity=0, interactive=False)
+        migrated_sqlite(settings["NAME"])  # a copy of the run's migrated template
         yield _make_world()
     finally:
         connection.close()

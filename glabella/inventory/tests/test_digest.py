@@ -8,12 +8,11 @@ from email.message import Message
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.utils import timezone
 
 from glabella.accounts.roles import Role
 from glabella.accounts.services import add_clinic, add_member
 from glabella.conftest import PASSWORD
-from glabella.inventory.tests.helpers import in_a_year, receive_botox_cosmetic
+from glabella.inventory.tests.helpers import clinic_today, in_a_year, receive_botox_cosmetic
 from glabella.mail_testing import free_port, smtp_server
 
 
@@ -30,7 +29,7 @@ def _body(message: Message) -> str:
 
 
 def test_the_digest_reaches_the_clinics_owners_over_smtp(world, smtp, capsys):
-    expiring = timezone.localdate() + timedelta(days=9)
+    expiring = clinic_today(world) + timedelta(days=9)
     receive_botox_cosmetic(world, lot="EXP9", count=2, expiry=expiring)
     receive_botox_cosmetic(world, lot="LATER", count=2, expiry=in_a_year())
     # A second clinic with nothing to report gets no e-mail; the other organization neither.
@@ -63,7 +62,7 @@ def test_the_digest_reaches_the_clinics_owners_over_smtp(world, smtp, capsys):
 
 def test_a_dry_run_sends_nothing_but_says_what_it_would(world, smtp, capsys):
     receive_botox_cosmetic(
-        world, lot="EXP3", count=1, expiry=timezone.localdate() + timedelta(days=3)
+        world, lot="EXP3", count=1, expiry=clinic_today(world) + timedelta(days=3)
     )
     call_command("stock_digest", "--dry-run")
     assert smtp.messages == []
@@ -74,7 +73,7 @@ def test_a_dry_run_sends_nothing_but_says_what_it_would(world, smtp, capsys):
 
 def test_one_clinic_only_and_an_unknown_clinic(world, smtp, capsys):
     receive_botox_cosmetic(
-        world, lot="EXP4", count=1, expiry=timezone.localdate() + timedelta(days=4)
+        world, lot="EXP4", count=1, expiry=clinic_today(world) + timedelta(days=4)
     )
     quiet = add_clinic(world.actor("owner"), name="Alpha Quiet", timezone="Europe/London")
     call_command("stock_digest", "--clinic", str(quiet.pk))
@@ -87,7 +86,7 @@ def test_one_clinic_only_and_an_unknown_clinic(world, smtp, capsys):
 
 def test_an_unreachable_mail_server_is_reported_with_a_failing_exit(world, settings, capsys):
     receive_botox_cosmetic(
-        world, lot="EXP2", count=1, expiry=timezone.localdate() + timedelta(days=2)
+        world, lot="EXP2", count=1, expiry=clinic_today(world) + timedelta(days=2)
     )
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"

@@ -28,6 +28,7 @@ from glabella.inventory.tests.helpers import (
     GTIN_BOTOX_COSMETIC_50,
     GTIN_BOTOX_COSMETIC_100,
     GTIN_DAXXIFY_100,
+    clinic_today,
     datamatrix,
     draw_session,
     glabellar_session,
@@ -216,7 +217,7 @@ def test_the_overview_says_there_is_no_stock_yet(world):
 
 
 def test_the_overview_shows_lots_open_vials_and_a_product_below_its_minimum(stock):
-    soon = timezone.localdate() + timedelta(days=12)
+    soon = clinic_today(stock) + timedelta(days=12)
     receive_botox_cosmetic(stock, lot="SOON1", count=1, expiry=soon)
     services.set_threshold(stock.actor("owner"), stock.clinic, "botox_cosmetic", 5)
     services.set_threshold(stock.actor("owner"), stock.clinic, "dysport", 1)
@@ -242,7 +243,7 @@ def test_the_dashboard_shows_stock_alerts_and_a_clear_empty_state(world):
     client = world.client("injector")
     page = client.get(reverse("web:dashboard")).content.decode()
     assert "Nothing in the stock needs attention" in page
-    receive_botox_cosmetic(world, lot="NEAR", count=1, expiry=timezone.localdate() + timedelta(5))
+    receive_botox_cosmetic(world, lot="NEAR", count=1, expiry=clinic_today(world) + timedelta(5))
     page = client.get(reverse("web:dashboard")).content.decode()
     assert "Botox Cosmetic lot NEAR" in page and "in 5 days" in page
     assert "Nothing in the stock needs attention" not in page
@@ -711,7 +712,7 @@ def test_the_reconciliation_balances_and_flags_an_unrecorded_unit(stock):
 
 def test_the_reconciliation_csv_has_the_period_rows_and_is_audited(stock):
     client = stock.client("owner")
-    today = timezone.localdate()
+    today = clinic_today(stock)
     start = today.replace(day=1)
     response = client.get(
         url("reconciliation_csv"),

@@ -11,6 +11,7 @@ from glabella.accounts.services import add_clinic
 from glabella.charting import services as charting
 from glabella.inventory import services
 from glabella.inventory.tests.helpers import (
+    clinic_today,
     draw_session,
     glabellar_session,
     receive_botox_cosmetic,
@@ -90,14 +91,15 @@ def test_opening_balance_and_transfers_with_day_boundaries_at_the_clinic(world):
     second = add_clinic(world.actor("owner"), name="Alpha North", timezone="Europe/London")
     receipt = receive_botox_cosmetic(world, count=4)
     services.transfer(world.actor("front_desk"), world.clinic, second, receipt.lot, 1)
-    tomorrow = timezone.localdate() + timedelta(days=1)
-    after = timezone.localdate() + timedelta(days=7)
+    today = clinic_today(world)  # the day boundaries are the clinic's
+    tomorrow = today + timedelta(days=1)
+    after = today + timedelta(days=7)
     rows = services.reconciliation(world.org, start=tomorrow, end=after)
     assert {(r.clinic.name, r.opening, r.closing, r.balanced) for r in rows} == {
         ("Alpha Central", 150, 150, True),
         ("Alpha North", 50, 50, True),
     }
-    yesterday = timezone.localdate() - timedelta(days=1)
+    yesterday = today - timedelta(days=1)
     central = services.reconciliation(world.org, world.clinic, start=yesterday, end=after)
     [row] = central
     assert (row.opening, row.received, row.transferred_out, row.closing) == (0, 200, 50, 150)
@@ -108,8 +110,8 @@ def test_reconciliation_csv_has_one_line_per_clinic_and_lot(world):
     receive_botox_cosmetic(world, lot="=HYPERLINK(1)", count=1)
     text = services.reconciliation_csv(
         world.org,
-        start=timezone.localdate() - timedelta(days=1),
-        end=timezone.localdate(),
+        start=clinic_today(world) - timedelta(days=1),
+        end=clinic_today(world),
     )
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [(r["lot"], r["received"], r["discrepancy units"]) for r in rows] == [

@@ -189,7 +189,9 @@ def test_an_onset_before_the_treatment_is_refused(treated):
 
 
 def test_an_onset_in_the_future_is_refused(treated):
-    message = refused(treated, "onset_on", onset_on=today() + timedelta(days=1))
+    # Tomorrow at the clinic (London), which from 23:00 UTC in summer is two UTC days ahead.
+    tomorrow = adverse.clinic_today(treated.session) + timedelta(days=1)
+    message = refused(treated, "onset_on", onset_on=tomorrow)
     assert "in the future" in message
 
 
@@ -438,7 +440,10 @@ def test_marking_reported_needs_a_date_and_a_reference(treated):
     assert set(exc.value.errors) == {"reported_on", "reference"}
     with pytest.raises(adverse.AdverseRefused, match="in the future"):
         adverse.mark_reported(
-            treated.actor(), event, reported_on=today() + timedelta(1), reference="YC-9"
+            treated.actor(),
+            event,
+            reported_on=adverse.clinic_today(event.session) + timedelta(1),
+            reference="YC-9",
         )
     with pytest.raises(adverse.AdverseRefused, match="before the side effect started"):
         adverse.mark_reported(

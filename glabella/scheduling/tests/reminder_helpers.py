@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from glabella.accounts.roles import Role
@@ -31,6 +30,7 @@ from glabella.patients import services as patient_services
 from glabella.patients.models import Patient
 from glabella.scheduling import booking
 from glabella.scheduling.models import Appointment
+from glabella.testing_processes import migrated_sqlite
 
 ROOT = Path(__file__).resolve().parents[3]
 MANAGE = ROOT / "manage.py"
@@ -240,7 +240,7 @@ def shared_world(transactional_db, tmp_path):
     path = tmp_path / "shared.sqlite3"
     settings["NAME"] = str(path)
     try:
-        call_command("migrate", verbosity=0, interactive=False)
+        migrated_sqlite(settings["NAME"])  # a copy of the run's migrated template
         yield _make_world(), f"sqlite:///{path}"
     finally:
         connection.close()

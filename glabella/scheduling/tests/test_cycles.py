@@ -23,6 +23,14 @@ from glabella.scheduling.tests.recall_helpers import consent_from, outside, sign
 TODAY = date.today()
 
 
+@pytest.fixture(autouse=True)
+def _today_when_the_test_runs():
+    """TODAY is the day each test runs: a run that crosses midnight after this module was
+    imported would otherwise compare yesterday's dates with the services' today."""
+    global TODAY
+    TODAY = date.today()
+
+
 def last_weekday(weekday: int) -> int:
     """Days ago of the most recent WEEKDAY (0 = Monday) before today (1 to 7)."""
     return (TODAY.weekday() - weekday) % 7 or 7

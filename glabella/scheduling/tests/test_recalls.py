@@ -34,6 +34,14 @@ from glabella.scheduling.tests.recall_helpers import consent_from, outside, sign
 TODAY = date.today()
 
 
+@pytest.fixture(autouse=True)
+def _today_when_the_test_runs():
+    """TODAY is the day each test runs: a run that crosses midnight after this module was
+    imported would otherwise compare yesterday's dates with the services' today."""
+    global TODAY
+    TODAY = date.today()
+
+
 def ago(days: int) -> date:
     return TODAY - timedelta(days=days)
 
