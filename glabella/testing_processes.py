@@ -18,7 +18,7 @@ Typical use::
 
 The API is deliberately small and stable (other tests reuse it): ``free_port``,
 ``server_env``, ``manage``, ``run_django``, ``http``, ``AppServer``, ``fresh_postgres_database``,
-``TcpProxy``.
+``migrated_sqlite``, ``TcpProxy``.
 """
 
 from __future__ import annotations
@@ -138,12 +138,16 @@ def prepare_clinic(
     database_url: str,
     var_dir: Path | str,
     password: str = "correct-horse-battery-42",  # noqa: S107 (test accounts only)
+    *,
+    migrate: bool = True,
 ) -> dict[str, Any]:
     """Migrate the (empty) database at DATABASE_URL and create one organization and clinic
     with a prescriber, an injector and a front-desk user (API tokens for each, in
-    ``tokens[role]``), and one patient (``patient``: its id)."""
+    ``tokens[role]``), and one patient (``patient``: its id). MIGRATE=False: the database
+    is migrated already (``migrated_sqlite``, ``fresh_postgres_database(migrated=True)``)."""
     env = server_env(database_url, var_dir)
-    manage(["migrate", "--noinput", "-v0"], env)
+    if migrate:
+        manage(["migrate", "--noinput", "-v0"], env)
     out = run_django(f"PASSWORD = {password!r}\n" + SEED, env)
     line = next(x for x in out.splitlines() if x.startswith("SEED="))
     return dict(json.loads(line[len("SEED=") :]))
@@ -317,10 +321,94 @@ class AppServer:
         self.stop()
 
 
+# --- migrated databases, made once per test run and copied -----------------------------------
+# Migrating an empty database takes several seconds of CPU; many tests need a fresh one of
+# their own. The first asks for a template that a real ``manage.py migrate`` process migrates
+# (once per test process); every later one is a copy of it: the same bytes for SQLite, CREATE
+# DATABASE ... TEMPLATE for PostgreSQL. Templates are removed when the test process exits.
+
+_template_lock = threading.Lock()
+_sqlite_template_path: Path | None = None
+_postgres_templates: dict[str, str] = {}  # admin URL -> template database name
+
+
+def _sqlite_template() -> Path:
+    global _sqlite_template_path
+    with _template_lock:
+        if _sqlite_template_path is None:
+            import atexit
+            import shutil
+            import sqlite3
+            import tempfile
+
+            folder = Path(tempfile.mkdtemp(prefix="glabella-template-"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            path = folder / "migrated.sqlite3"
+            manage(["migrate", "--noinput", "-v0"], server_env(f"sqlite:///{path}", folder))
+            # Everything into the main file (WAL mode), so that copying that file is a copy
+            # of the database.
+            with contextlib.closing(sqlite3.connect(path)) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _sqlite_template_path = path
+        return _sqlite_template_path
+
+
+def migrated_sqlite(path: Path | str) -> str:
+    """A migrated SQLite database at PATH (a new file; a copy of this test run's freshly
+    migrated template, as if ``migrate`` had just run on it); its DATABASE_URL."""
+    import shutil
+
+    target = Path(path)
+    if target.exists():
+        raise FileExistsError(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_sqlite_template(), target)
+    return f"sqlite:///{target}"
+
+
+def _postgres_template(scheme: str, server_part: str) -> str:
+    """The name of this test process's migrated template database on that server."""
+    import psycopg
+    from psycopg import sql
+
+    admin_url = f"{scheme}://{server_part}/postgres"
+    with _template_lock:
+        if admin_url not in _postgres_templates:
+            import atexit
+            import shutil
+            import tempfile
+
+            name = f"glabella_template_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            atexit.register(_drop_postgres_database, admin_url, name)
+            folder = Path(tempfile.mkdtemp(prefix="glabella-template-"))
+            try:
+                env = server_env(f"{scheme}://{server_part}/{name}", folder)
+                manage(["migrate", "--noinput", "-v0"], env)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            _postgres_templates[admin_url] = name
+        return _postgres_templates[admin_url]
+
+
+def _drop_postgres_database(admin_url: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
 @contextlib.contextmanager
-def fresh_postgres_database(base_url: str, prefix: str = "glabella_fault") -> Iterator[str]:
+def fresh_postgres_database(
+    base_url: str, prefix: str = "glabella_fault", *, migrated: bool = False
+) -> Iterator[str]:
     """A new, empty PostgreSQL database on the server of BASE_URL (a postgres:// URL); yields
-    its URL and drops it afterwards (closing whatever connections are left)."""
+    its URL and drops it afterwards (closing whatever connections are left). MIGRATED: a copy
+    of this test run's migrated template instead of an empty database."""
     import psycopg
     from psycopg import sql
 
@@ -328,8 +416,24 @@ def fresh_postgres_database(base_url: str, prefix: str = "glabella_fault") -> It
     scheme, rest = base_url.split("://", 1)
     server_part, _, _ = rest.partition("/")
     admin_url = f"{scheme}://{server_part}/postgres"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if migrated:
+        template = _postgres_template(scheme, server_part)
+        create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template)
+        )
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        # The template's migrate process has gone, but its server process may linger a moment
+        # ("source database is being accessed by other users"): try again for a while.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                conn.execute(create)
+                break
+            except psycopg.errors.ObjectInUse:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
     try:
         yield f"{scheme}://{server_part}/{name}"
     finally:

@@ -233,6 +233,29 @@ def _analyze() -> None:
         cursor.execute("ANALYZE")
 
 
+# The tables a bulk load fills and the searches, worklists and reports then read by index.
+_SETTLED = (
+    "patients_patient",
+    "charting_treatmentsession",
+    "charting_injectionpoint",
+    "scheduling_recall",
+    "scheduling_appointment",
+)
+
+
+def _settle() -> None:
+    """After the bulk load: the planner's statistics, and on PostgreSQL a VACUUM of the
+    loaded tables as well, which merges the trigram indexes' pending entries (a GIN index
+    takes bulk inserts into a pending list that every search then scans) and marks the pages
+    all-visible (index-only scans of the covering search index read no table rows). VACUUM
+    cannot run inside a transaction: there, statistics only."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        _analyze()
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {', '.join(_SETTLED)}")
+
+
 # --- the generator ----------------------------------------------------------------------------
 
 
@@ -375,7 +398,7 @@ def generate(spec: Spec, *, force: bool = False, stream: TextIO | None = None) -
             )
     if spec.appointments:
         made.appointments = _appointments(org, clinics, today, now, out)
-    _analyze()
+    _settle()
     Organization.objects.filter(pk=org.pk).update(name=spec.name)  # finished: its own name
     org.name = spec.name
     made.seconds = time.monotonic() - started

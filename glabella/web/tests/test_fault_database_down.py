@@ -80,7 +80,7 @@ def test_database_going_away_is_a_503_in_words_and_the_server_recovers_by_itself
 
 def _postgres_cut_and_restored(tmp_path):
     with engine_database(tmp_path) as database_url:
-        info = prepare_clinic(database_url, tmp_path / "var")
+        info = prepare_clinic(database_url, tmp_path / "var", migrate=False)
         env = server_env(database_url, tmp_path / "var")
         target = psycopg.conninfo.conninfo_to_dict(database_url)
         with TcpProxy(target.get("host") or "127.0.0.1", int(target.get("port") or 5432)) as proxy:
@@ -147,7 +147,7 @@ def _postgres_cut_and_restored(tmp_path):
 
 def _sqlite_locked_and_released(tmp_path):
     with engine_database(tmp_path) as database_url:
-        info = prepare_clinic(database_url, tmp_path / "var")
+        info = prepare_clinic(database_url, tmp_path / "var", migrate=False)
         env = server_env(database_url, tmp_path / "var")
         path = database_url.removeprefix("sqlite:///")
         with AppServer(

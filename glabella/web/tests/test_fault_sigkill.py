@@ -23,6 +23,7 @@ from glabella.testing_processes import (
     AppServer,
     fresh_postgres_database,
     http,
+    migrated_sqlite,
     prepare_clinic,
     run_django,
     server_env,
@@ -43,12 +44,13 @@ SITES = [
 
 
 def engine_database(tmp_path):
-    """A context manager giving the URL of a fresh, empty database of this run's engine."""
+    """A context manager giving the URL of a fresh, migrated database of this run's engine (a
+    copy of the run's migrated template: ``prepare_clinic(..., migrate=False)``)."""
     import contextlib
 
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        return fresh_postgres_database(os.environ["DATABASE_URL"])
-    return contextlib.nullcontext(f"sqlite:///{tmp_path / 'fault.sqlite3'}")
+        return fresh_postgres_database(os.environ["DATABASE_URL"], migrated=True)
+    return contextlib.nullcontext(migrated_sqlite(tmp_path / "fault.sqlite3"))
 
 
 def planned_units(tag_number: int) -> list[str]:
@@ -161,7 +163,7 @@ def test_sigkill_during_concurrent_saves_loses_no_acknowledged_save_and_half_wri
     tmp_path,
 ):
     with engine_database(tmp_path) as database_url:
-        info = prepare_clinic(database_url, tmp_path / "var")
+        info = prepare_clinic(database_url, tmp_path / "var", migrate=False)
         env = server_env(database_url, tmp_path / "var")
         server = AppServer(database_url, tmp_path / "var", workers=2, threads=4)
         server.start()
