@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from glabella.accounts.roles import can
 
@@ -50,6 +53,18 @@ class Actor:
     def require(self, permission: str) -> None:
         if not self.can(permission):
             raise PermissionDenied("Your role does not allow this.")
+
+    def today(self) -> date:
+        """Today where the actor works: the calendar day at their clinic (its time zone), else
+        the server's. Treatment dates, "not in the future" and "resolved on" are clinic days:
+        in British Summer Time the clinic's day starts an hour before UTC's."""
+        zone = self.clinic.timezone if self.clinic is not None else ""
+        if zone:
+            try:
+                return timezone.localdate(timezone=zoneinfo.ZoneInfo(zone))
+            except zoneinfo.ZoneInfoNotFoundError:
+                pass
+        return timezone.localdate()
 
     @property
     def label(self) -> str:

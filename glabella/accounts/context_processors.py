@@ -24,16 +24,13 @@ class _Perms:
 
 def membership(request: HttpRequest) -> dict[str, Any]:
     m = getattr(request, "membership", None)
-    other: list[Membership] = []
-    if m is not None:
-        other = list(
-            Membership.objects.filter(user=m.user, is_active=True)
-            .exclude(pk=m.pk)
-            .select_related("clinic")
-        )
+    # The signed-in member's other clinics, read with the membership by MembershipMiddleware.
+    # Named for the menu alone: a page about another member (the team page) shows *their*
+    # other clinics under a name of its own.
+    other: list[Membership] = getattr(request, "other_memberships", []) if m is not None else []
     return {
         "membership": m,
         "may": _Perms(m.role if m else None),
-        "other_memberships": other,
+        "my_other_memberships": other,
         "idle_seconds": settings.GLABELLA_IDLE_SECONDS,
     }

@@ -51,18 +51,25 @@ class MembershipMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.membership = None  # type: ignore[attr-defined]
         request.org = None  # type: ignore[attr-defined]
+        request.other_memberships = []  # type: ignore[attr-defined]
         if request.user.is_authenticated:
-            memberships = Membership.objects.filter(
-                user=request.user, is_active=True
-            ).select_related("clinic", "organization", "user")
+            # Every active membership in one query (a member works at a few clinics at most):
+            # the one chosen in this session, else the first by clinic name; the others are
+            # the menu's "Switch to" buttons (the membership context processor reads them).
+            memberships = list(
+                Membership.objects.filter(user=request.user, is_active=True)
+                .select_related("clinic", "organization", "user")
+                .order_by("clinic__name", "pk")
+            )
             chosen = request.session.get(SESSION_CLINIC_KEY)
-            membership = None
-            if chosen is not None:
-                membership = memberships.filter(clinic_id=chosen).first()
-            if membership is None:
-                membership = memberships.first()
+            membership = next((m for m in memberships if m.clinic_id == chosen), None)
+            if membership is None and memberships:
+                membership = memberships[0]
             request.membership = membership  # type: ignore[attr-defined]
             request.org = membership.organization if membership else None  # type: ignore[attr-defined]
+            request.other_memberships = [  # type: ignore[attr-defined]
+                m for m in memberships if m is not membership
+            ]
         return self.get_response(request)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from typing import Any
 
@@ -13,8 +14,14 @@ from django.db import models
 from glabella.accounts.roles import Role
 
 
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    """Every time zone name the system knows (a walk of the tz database: read once)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
 def validate_timezone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if value not in _time_zones():
         raise ValidationError(
             f"{value!r} is not a time zone name. "
             "Use a name such as Europe/London or America/New_York."

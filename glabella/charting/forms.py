@@ -13,7 +13,7 @@ from django import forms
 
 from glabella.accounts.models import Membership, Organization, User
 from glabella.charting import services
-from glabella.charting.models import Depth, TreatmentSession
+from glabella.charting.models import Depth, InjectionPoint, TreatmentSession
 from glabella.clinical import catalogue, indications, protocols
 
 # Quick-unit buttons per product: a layout choice for the charting page, not a dose.
@@ -240,6 +240,12 @@ class VoidForm(forms.Form):
         error_messages={"required": "Say why this session was entered in error."},
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Its own ids: on the signed record it stands beside the amendment form, whose reason
+        # is "id_reason" too (two fields with one id: the void form's label named the other).
+        kwargs.setdefault("auto_id", "id_void_%s")
+        super().__init__(*args, **kwargs)
+
 
 class AmendForm(forms.Form):
     """Reason, the units of every point, and the lot. Only what differs is amended."""
@@ -252,8 +258,15 @@ class AmendForm(forms.Form):
     lot_number = forms.CharField(label="Lot number", max_length=40)
     lot_expiry = forms.DateField(label="Expiry", widget=_DateInput())
 
-    def __init__(self, *args: Any, session: TreatmentSession, **kwargs: Any) -> None:
-        self.points = services.live_points(session)
+    def __init__(
+        self,
+        *args: Any,
+        session: TreatmentSession,
+        points: list[InjectionPoint] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # POINTS: the session's live points, when the page has read them already.
+        self.points = services.live_points(session) if points is None else points
         self.product_id = session.product_id
         # Points drawn from vials: the lots are the vials' and are not typed.
         self.lots_typed = session.vial_id is None and not any(p.vial_id for p in self.points)

@@ -34,6 +34,7 @@ from glabella.charting import diagrams
 from glabella.charting.models import Depth, InjectionPoint, Status, TreatmentSession
 from glabella.charting.services import max_units_per_point
 from glabella.clinical import catalogue, indications
+from glabella.inventory import services as stock
 from glabella.patients.models import Patient
 
 _TWO = Decimal("0.01")
@@ -231,7 +232,7 @@ def record_imported_session(
         catalogue.product(product_id)
     except KeyError:
         errors["product"] = "Choose the product."
-    if treated_on > timezone.localdate():
+    if treated_on > stock.local_date(clinic, timezone.now()):  # the clinic's day
         errors["date"] = "A past treatment cannot be in the future."
     if status not in Status.values:
         errors["status"] = "Unknown status."

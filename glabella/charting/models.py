@@ -28,6 +28,17 @@ class Status(models.TextChoices):
 LOCKED = frozenset({Status.SIGNED, Status.AMENDED, Status.VOIDED})
 
 
+def live_units() -> models.Sum:
+    """A session's total units, added up by the database over its live (not removed) points:
+    an aggregate for ``TreatmentSession`` querysets (None for a session with no points)."""
+    return models.Sum("points__units", filter=models.Q(points__removed=False))
+
+
+def live_point_count() -> models.Count:
+    """How many live (not removed) points a session has: an aggregate as ``live_units``."""
+    return models.Count("points", filter=models.Q(points__removed=False))
+
+
 class Depth(models.TextChoices):
     IM = "IM", "Intramuscular"
     ID = "ID", "Intradermal"

@@ -53,7 +53,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max, Q, Sum
+from django.db.models import F, Max
 from django.utils import timezone
 
 from glabella.accounts.actor import Actor
@@ -71,6 +71,8 @@ from glabella.charting.models import (
     SessionLocked,
     Status,
     TreatmentSession,
+    live_point_count,
+    live_units,
 )
 from glabella.clinical import catalogue, indications, overrides, protocols, reconstitution, safety
 from glabella.clinical.settings import ClinicalSettings
@@ -79,6 +81,7 @@ from glabella.inventory import services as stock
 from glabella.inventory.models import CLOSED_STATES, StockMove, Vial, VialState
 from glabella.patients import services as patient_services
 from glabella.patients.models import HistoryKind, Patient
+from glabella.prepared import Prepared
 from glabella.scheduling import recalls
 
 MAX_UNITS_PER_POINT = Decimal(500)
@@ -113,8 +116,36 @@ def clinical_settings() -> ClinicalSettings:
 # --- reading ---------------------------------------------------------------------------
 
 
+_LIVE_POINTS = Prepared(
+    lambda org, session: (
+        InjectionPoint.objects.filter(organization_id=org, session_id=session, removed=False)
+        .select_related("vial__lot")
+        .order_by("number")
+    )
+)
+
+
 def live_points(session: TreatmentSession) -> list[InjectionPoint]:
-    return list(session.points.filter(removed=False).select_related("vial__lot").order_by("number"))
+    """The session's points that are not removed, in order, with their vials and lots."""
+    points = _LIVE_POINTS(session.organization_id, session.pk)
+    for p in points:
+        p.session = session  # as session.points would: the session in hand, not read again
+    return points
+
+
+_OVERRIDES = Prepared(
+    lambda org, session: Override.objects.filter(
+        organization_id=org, session_id=session
+    ).select_related("by")
+)
+
+
+def session_overrides(session: TreatmentSession) -> list[Override]:
+    """The warnings overridden on SESSION, with who overrode them, in the model's order."""
+    found = _OVERRIDES(session.organization_id, session.pk)
+    for o in found:
+        o.session = session
+    return found
 
 
 def view_session(actor: Actor, session: TreatmentSession, part: str = "chart") -> None:
@@ -188,9 +219,9 @@ def treatment_history(
     )
     if exclude is not None:
         signed = signed.exclude(pk=exclude.pk)
-    sessions = signed.annotate(
-        total=Sum("points__units", filter=Q(points__removed=False))
-    ).values_list("treated_on", "product_id", "indication", "total")
+    sessions = signed.annotate(total=live_units()).values_list(
+        "treated_on", "product_id", "indication", "total"
+    )
     for treated_on, product_id, indication, total in sessions:
         if total:
             history.append(safety.PastTreatment(treated_on, product_id, indication, total))
@@ -266,8 +297,14 @@ def check_time(
     return max(from_vial) if from_vial else now
 
 
-def findings(session: TreatmentSession, now: datetime | None = None) -> list[safety.Finding]:
-    points = live_points(session)
+def findings(
+    session: TreatmentSession,
+    now: datetime | None = None,
+    points: list[InjectionPoint] | None = None,
+) -> list[safety.Finding]:
+    """Every check of the clinical core on SESSION as it stands. POINTS: its live points, when
+    the caller has just read them (the charting page does, for its rows)."""
+    points = live_points(session) if points is None else points
     now = now or check_time(session, points)
     return safety.check(
         plan_for(session, points),
@@ -708,8 +745,9 @@ def start_session(
         catalogue.product(product_id)
     except KeyError:
         errors["product_id"] = "Choose the product."
-    treated_on = treated_on or timezone.localdate()
-    if treated_on > timezone.localdate():
+    today = actor.today()  # the clinic's day, not the server's (UTC)
+    treated_on = treated_on or today
+    if treated_on > today:
         errors["treated_on"] = "A treatment cannot be charted for a future date."
     elif treated_on < patient.date_of_birth:
         errors["treated_on"] = "The treatment date is before the patient's date of birth."
@@ -1092,28 +1130,32 @@ class SessionRow:
     points: int
 
 
-def sessions_for(patient: Patient) -> list[SessionRow]:
-    """The patient's treatment sessions, newest first, with their totals (own product units)."""
-    rows = []
-    sessions = (
-        TreatmentSession.objects.for_org(patient.organization)
-        .filter(patient=patient)
+_SESSIONS_OF = Prepared(
+    lambda org, patient: (
+        TreatmentSession.objects.filter(organization_id=org, patient_id=patient)
         .select_related("practitioner")
-        .prefetch_related("points")
+        .annotate(live_units=live_units(), live_points=live_point_count())
         .order_by("-treated_on", "-created_at")
     )
-    for s in sessions:
-        live = [p for p in s.points.all() if not p.removed]
-        rows.append(
-            SessionRow(
-                session=s,
-                indication=indications.get(s.indication).name,
-                product=catalogue.product(s.product_id).brand,
-                total=sum((p.units for p in live), Decimal(0)),
-                points=len(live),
-            )
+)
+
+
+def sessions_for(patient: Patient) -> list[SessionRow]:
+    """The patient's treatment sessions, newest first, with their totals (own product units).
+
+    The totals and counts are added up by the database (live points only) in the same query:
+    a patient with years of sessions has hundreds of points, none of which the list shows."""
+    sessions = _SESSIONS_OF(patient.organization_id, patient.pk)
+    return [
+        SessionRow(
+            session=s,
+            indication=indications.get(s.indication).name,
+            product=catalogue.product(s.product_id).brand,
+            total=s.live_units or Decimal(0),  # type: ignore[attr-defined]
+            points=s.live_points,  # type: ignore[attr-defined]
         )
-    return rows
+        for s in sessions
+    ]
 
 
 def previous_session(session: TreatmentSession) -> TreatmentSession | None:

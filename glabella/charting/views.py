@@ -22,7 +22,9 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.forms.boundfield import BoundField
 from django.forms.renderers import DjangoTemplates
+from django.forms.widgets import TextInput
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -52,6 +54,7 @@ from glabella.consent.categories import label as consent_label
 from glabella.inventory import services as stock
 from glabella.inventory.models import Vial, VialState
 from glabella.patients.models import Patient
+from glabella.prepared import Prepared
 from glabella.web.forms_util import apply_errors
 from glabella.web.templatetags.glabella_tags import units as fmt_units
 
@@ -78,19 +81,20 @@ def _patient(request: HttpRequest, pk: int) -> Patient:
     return get_object_or_404(Patient.objects.for_org(request.org), pk=pk)  # type: ignore[attr-defined]
 
 
+# Every page of a session reads it with the people and the consent it shows: a query compiled
+# once (glabella/prepared.py), not on every request. Not follow_up_of: it is rarely set (read
+# when it is), and joining the sessions table to itself doubles PostgreSQL's planning time.
+_SESSION = Prepared(
+    lambda org, session: TreatmentSession.objects.filter(
+        organization_id=org, pk=session
+    ).select_related("patient", "practitioner", "prescriber", "signed_by", "consent")
+)
+
+
 def _session(request: HttpRequest, pk: int) -> TreatmentSession:
-    session: TreatmentSession = get_object_or_404(
-        TreatmentSession.objects.for_org(request.org).select_related(  # type: ignore[attr-defined]
-            # Not follow_up_of: it is rarely set (read when it is), and joining the sessions
-            # table to itself doubles PostgreSQL's planning time of this query.
-            "patient",
-            "practitioner",
-            "prescriber",
-            "signed_by",
-            "consent",
-        ),
-        pk=pk,
-    )
+    session = _SESSION.first(request.org.pk, pk)  # type: ignore[attr-defined]
+    if session is None:
+        raise Http404("No treatment session matches the given query.")
     # Known already, so not read again (nor joined: every join costs the planner): the
     # organization it was found in, and the clinic when it is the one the user works at.
     session.organization = request.org  # type: ignore[attr-defined]
@@ -329,16 +333,32 @@ def _amend_rows(form: forms.AmendForm) -> SafeString:
     """The units rows of the amendment form (charting/signed.html)."""
     rows = []
     for p, bound in form.point_fields():
-        errors = list(bound.errors)
+        errors = list(bound.errors) if form.is_bound else []
         side = SIDE_WORDS.get(p.side, p.side).lower()
         rows.append(
             f'          <tr><td>{p.number}</td><td><label for="{_e(bound.id_for_label)}">'
             f"{_e(capfirst(p.muscle))}, {_e(side)}</label></td>\n"
-            f'            <td class="{"has-error" if errors else ""}">{conditional_escape(bound)}'
+            f'            <td class="{"has-error" if errors else ""}">{_units_input(bound)}'
             + "".join(f'<p class="error">{conditional_escape(e)}</p>' for e in errors)
             + "</td></tr>\n"
         )
     return SafeString("".join(rows))
+
+
+def _units_input(bound: BoundField) -> str:
+    """The units input of one point of the amendment form: what ``{{ bound }}`` writes.
+
+    On the page as it opens (an unbound form) it is written here from the field's own widget
+    and the attributes Django would give it (``build_widget_attrs``: required, and the id), as
+    the input template writes them; a form sent back with errors goes through Django."""
+    widget = bound.field.widget
+    if bound.form.is_bound or type(widget) is not TextInput or "id" in widget.attrs:
+        return str(conditional_escape(bound))
+    attrs = widget.build_attrs(widget.attrs, {**bound.build_widget_attrs({}), "id": bound.auto_id})
+    value = widget.format_value(bound.value())
+    return _input_html(
+        {"type": widget.input_type, "name": bound.html_name, "value": value, "attrs": attrs}
+    )
 
 
 _REGION_OPTIONS: dict[str, SafeString] = {}
@@ -691,8 +711,8 @@ def _workspace_context(
         ui.diagram = selected.diagram
     ui.selected = selected.number if selected else None
     totals = services.totals(session, points)
-    overrides_list = list(session.overrides.select_related("by"))
-    current = services.findings(session)
+    overrides_list = services.session_overrides(session)
+    current = services.findings(session, points=points)
     rows = _finding_rows(session, current, overrides_list)
     check_state, check_text = _check_summary(rows)
     product = catalogue.product(session.product_id)
@@ -705,7 +725,7 @@ def _workspace_context(
         interactive=actor.can("session.chart"),
     )
     vial_panel = _vial_panel(actor, session, points)
-    price = stock.session_price(session)
+    price = stock.session_price(session, points)
     suggestion = None
     can_chart = actor.can("session.chart")
     if vial_panel is None and not session.lot_number and can_chart:
@@ -893,7 +913,7 @@ def start(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {
         "indication": request.GET.get("indication") or (base.indication if base else ""),
         "product_id": request.GET.get("product_id") or (base.product_id if base else ""),
-        "treated_on": timezone.localdate(),
+        "treated_on": actor.today(),
         "prescriber": prescriber.pk if prescriber else None,
         "start_from": "blank",
         "follow_up_of": follow.pk if follow else None,
@@ -1364,7 +1384,11 @@ def _signed_context(
         }
         for d in used
     ]
-    amendments = list(session.amendments.select_related("by"))
+    # Only amending and voiding write amendments, and each leaves the session AMENDED or
+    # VOIDED: a session that is simply SIGNED has none to read.
+    amendments = (
+        [] if session.status == Status.SIGNED else list(session.amendments.select_related("by"))
+    )
     history = [
         {
             "version": i + 2,
@@ -1383,9 +1407,9 @@ def _signed_context(
     can_change = actor.can("session.sign") and session.status in (Status.SIGNED, Status.AMENDED)
     lots = services.lots_used(points)
     if can_change:
-        amend_form = _plain(amend_form or forms.AmendForm(session=session))
+        amend_form = _plain(amend_form or forms.AmendForm(session=session, points=points))
     return {
-        "price": stock.session_price(session),
+        "price": stock.session_price(session, points),
         "lots": lots,
         "point_rows": _signed_point_rows(points, vial_column=bool(lots)),
         "amend_rows": _amend_rows(amend_form) if amend_form is not None else "",
@@ -1399,7 +1423,7 @@ def _signed_context(
         "areas": sorted(totals.by_area.items(), key=lambda kv: area_label(kv[0])),
         "svgs": svgs,
         "findings_at_signing": findings_at_signing,
-        "overrides": list(session.overrides.select_related("by")),
+        "overrides": services.session_overrides(session),
         "history": history,
         "diagram_titles": DIAGRAM_TABS,
         "can_change": can_change,

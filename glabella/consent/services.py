@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import re
 import uuid
-import zoneinfo
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,7 @@ from glabella.consent.categories import (
 from glabella.consent.defaults import DEFAULTS
 from glabella.consent.models import Consent, ConsentTemplate, Method
 from glabella.patients.models import Patient
+from glabella.prepared import Prepared
 
 if TYPE_CHECKING:
     from glabella.accounts.models import Clinic, Organization, User
@@ -110,13 +110,7 @@ def _check_org(actor: Actor, obj: Any) -> None:
 
 def today_for(actor: Actor | None) -> date:
     """Today where the actor works (the clinic's time zone), else the server's."""
-    clinic = actor.clinic if actor is not None else None
-    if clinic is not None and clinic.timezone:
-        try:
-            return timezone.localdate(timezone=zoneinfo.ZoneInfo(clinic.timezone))
-        except zoneinfo.ZoneInfoNotFoundError:
-            pass
-    return timezone.localdate()
+    return actor.today() if actor is not None else timezone.localdate()
 
 
 def add_months(day: date, months: int) -> date:
@@ -620,13 +614,16 @@ class CategorySummary:
     latest: Consent | None  # the most recent one, whatever its state
 
 
+_CONSENTS = Prepared(
+    lambda org, patient: Consent.objects.filter(organization_id=org, patient_id=patient).order_by(
+        "-signed_on", "-recorded_at"
+    )
+)
+
+
 def summary_for(patient: Patient, on_date: date) -> list[CategorySummary]:
     """Per category, in a fixed order: the consent valid on ON_DATE (or None)."""
-    consents = list(
-        Consent.objects.for_org(patient.organization_id)
-        .filter(patient=patient)
-        .order_by("-signed_on", "-recorded_at")
-    )
+    consents = _CONSENTS(patient.organization_id, patient.pk)
     result = []
     for category in CATEGORIES:
         mine = [c for c in consents if c.category == category]

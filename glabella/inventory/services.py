@@ -125,6 +125,7 @@ from glabella.inventory.models import (
     VialState,
 )
 from glabella.patients.services import parse_units
+from glabella.prepared import Prepared
 
 MAX_VIALS_PER_MOVE = 500
 EXPIRY_WARNING_DAYS = 30
@@ -1965,18 +1966,27 @@ class SessionPrice:
     total: Decimal
 
 
-def session_price(session: TreatmentSession) -> SessionPrice | None:
+_PRICE = Prepared(
+    lambda org, clinic, product: Price.objects.filter(
+        organization_id=org, clinic_id=clinic, product_id=product
+    ).order_by("pk")[:1],
+    kinds=(int, int, str),
+)
+
+
+def session_price(
+    session: TreatmentSession, points: Iterable[InjectionPoint] | None = None
+) -> SessionPrice | None:
     """The session's price at its clinic: units x price per unit, or areas x price per area.
-    None when the clinic has no price for the product."""
-    price = Price.objects.filter(
-        organization_id=session.organization_id,
-        clinic_id=session.clinic_id,
-        product_id=session.product_id,
-    ).first()
+    None when the clinic has no price for the product. POINTS, when the caller has read them
+    already, are the session's live (not removed) points in order of number."""
+    price = _PRICE.first(session.organization_id, session.clinic_id, session.product_id)
     if price is None:
         return None
+    if points is None:
+        points = InjectionPoint.objects.filter(session=session, removed=False).order_by("number")
     by_area: dict[str, Decimal] = defaultdict(Decimal)
-    for p in InjectionPoint.objects.filter(session=session, removed=False).order_by("number"):
+    for p in points:
         by_area[p.area] += p.units
     if price.basis == PriceBasis.PER_UNIT:
         lines = tuple(

@@ -42,12 +42,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from glabella.audit.models import Action
 from glabella.audit.services import record
-from glabella.charting.models import InjectionPoint, Status, TreatmentSession
+from glabella.charting.models import Status, TreatmentSession, live_units
 from glabella.clinical import catalogue, indications, schedule
 from glabella.clinical.duration import (
     Episode,
@@ -62,6 +62,7 @@ from glabella.clinical.settings import ClinicalSettings
 from glabella.outcomes.diary import require_unless_patient
 from glabella.outcomes.models import EffectReturn, Rater, Via
 from glabella.patients.models import Patient
+from glabella.prepared import Prepared
 
 if TYPE_CHECKING:
     from glabella.accounts.actor import Actor
@@ -158,6 +159,43 @@ class Treatment:
 SeriesKey = tuple[int, str, str]  # (patient id, indication, product family)
 
 
+def _sessions(organization_id: int) -> QuerySet[TreatmentSession]:
+    return TreatmentSession.objects.filter(organization_id=organization_id, status__in=SIGNED)
+
+
+def _returns(organization_id: int) -> QuerySet[EffectReturn]:
+    return EffectReturn.objects.filter(
+        organization_id=organization_id, entered_in_error=False, session__status__in=SIGNED
+    )
+
+
+def _session_rows(sessions: QuerySet[TreatmentSession]) -> QuerySet[TreatmentSession, Any]:
+    """Each session's (id, patient, clinic, indication, product, date, follow-up of, signed
+    at, units over its live points)."""
+    return sessions.values_list(
+        "id",
+        "patient_id",
+        "clinic_id",
+        "indication",
+        "product_id",
+        "treated_on",
+        "follow_up_of_id",
+        "signed_at",
+    ).annotate(total=live_units())
+
+
+def _return_rows(returns: QuerySet[EffectReturn]) -> QuerySet[EffectReturn, Any]:
+    return returns.values_list("session_id", "id", "returned_on")
+
+
+_PATIENT_SESSIONS = Prepared(
+    lambda org, patient: _session_rows(_sessions(org).filter(patient_id=patient))
+)
+_PATIENT_RETURNS = Prepared(
+    lambda org, patient: _return_rows(_returns(org).filter(patient_id=patient))
+)
+
+
 def _load(
     organization_id: int,
     *,
@@ -165,41 +203,31 @@ def _load(
     indication: str | None = None,
 ) -> dict[SeriesKey, list[Treatment]]:
     """The treatments of these patients (or of the whole organization for one indication),
-    grouped per patient, indication and family, in treatment order. Three queries."""
-    sessions = TreatmentSession.objects.filter(organization_id=organization_id, status__in=SIGNED)
-    points = InjectionPoint.objects.filter(
-        organization_id=organization_id, removed=False, session__status__in=SIGNED
-    )
-    returns = EffectReturn.objects.filter(
-        organization_id=organization_id, entered_in_error=False, session__status__in=SIGNED
-    )
-    if patient_ids is not None:
-        ids = list(patient_ids)
-        sessions = sessions.filter(patient_id__in=ids)
-        points = points.filter(session__patient_id__in=ids)
-        returns = returns.filter(patient_id__in=ids)
-    if indication is not None:
-        sessions = sessions.filter(indication=indication)
-        points = points.filter(session__indication=indication)
-        returns = returns.filter(session__indication=indication)
-    units: dict[int, Decimal] = dict(
-        points.values("session_id").annotate(total=Sum("units")).values_list("session_id", "total")
-    )
-    returned = {
-        sid: (rid, on) for sid, rid, on in returns.values_list("session_id", "id", "returned_on")
-    }
-    rows = list(
-        sessions.values_list(
-            "id",
-            "patient_id",
-            "clinic_id",
-            "indication",
-            "product_id",
-            "treated_on",
-            "follow_up_of_id",
-            "signed_at",
-        )
-    )
+    grouped per patient, indication and family, in treatment order. Two queries: the sessions
+    with their units (live points, added up by the database) and the returns."""
+    ids = list(patient_ids) if patient_ids is not None else None
+    if ids is not None and len(ids) == 1 and type(ids[0]) is int and indication is None:
+        # One patient (their page, their flags): the same queries, compiled once.
+        found_returns = _PATIENT_RETURNS(organization_id, ids[0])
+        found_sessions = _PATIENT_SESSIONS(organization_id, ids[0])
+    else:
+        sessions = _sessions(organization_id)
+        returns = _returns(organization_id)
+        if ids is not None:
+            sessions = sessions.filter(patient_id__in=ids)
+            returns = returns.filter(patient_id__in=ids)
+        if indication is not None:
+            sessions = sessions.filter(indication=indication)
+            returns = returns.filter(session__indication=indication)
+        found_returns = list(_return_rows(returns))
+        found_sessions = list(_session_rows(sessions))
+    returned = {sid: (rid, on) for sid, rid, on in found_returns}
+    units: dict[int, Decimal] = {}
+    rows = []
+    for *row, total in found_sessions:
+        rows.append(tuple(row))
+        if total is not None:
+            units[row[0]] = total
     main = {r[0] for r in rows if r[6] is None}
     extra: dict[int, Decimal] = defaultdict(Decimal)
     for sid, _pid, _clinic, _ind, _prod, _on, parent, _signed in rows:
@@ -288,7 +316,7 @@ def preload(
     organization_id: int, patient_ids: Iterable[int], today: date | None = None
 ) -> Preloaded:
     """The personal durations of a chunk of patients: one query for who has any report of the
-    effect returning, and three more only when some do."""
+    effect returning, and two more only when some do."""
     today = today or timezone.localdate()
     ids = list(patient_ids)
     with_returns = frozenset(

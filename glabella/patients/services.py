@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, overload
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, transaction
-from django.db.models import F, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from glabella.accounts.actor import Actor
@@ -29,6 +29,7 @@ from glabella.patients.models import (
     digits,
     name_key,
 )
+from glabella.prepared import Prepared
 from glabella.scheduling import recalls
 
 PATIENT_FIELDS = (
@@ -164,7 +165,7 @@ def _duplicate_error(patient: Patient) -> ValidationError:
 
 def create_patient(actor: Actor, data: Mapping[str, Any]) -> Patient:
     actor.require("patient.create")
-    clean = clean_patient(data, timezone.localdate(), actor.organization.pk)
+    clean = clean_patient(data, actor.today(), actor.organization.pk)
     key = name_key(clean["given_name"], clean["family_name"])
     existing = (
         Patient.objects.for_org(actor.organization)
@@ -210,7 +211,7 @@ def _value(v: Any) -> Any:
 def update_patient(actor: Actor, patient: Patient, data: Mapping[str, Any]) -> Patient:
     actor.require("patient.edit_contact")
     _check_org(actor, patient)
-    clean = clean_patient(data, timezone.localdate(), actor.organization.pk)
+    clean = clean_patient(data, actor.today(), actor.organization.pk)
     key = name_key(clean["given_name"], clean["family_name"])
     clash = (
         Patient.objects.for_org(actor.organization)
@@ -275,7 +276,7 @@ def view_patient_list(actor: Actor, patients: list[Patient], where: str, query: 
     )
 
 
-def search_patients(actor: Actor, query: str, limit: int = 25) -> QuerySet[Patient]:
+def search_patients(actor: Actor, query: str, limit: int = 25) -> SearchResults | QuerySet[Patient]:
     """Find by name, date of birth (DD/MM/YYYY or YYYY-MM-DD), phone digits or e-mail.
 
     Every word must match: a date the date of birth, a word with "@" part of the e-mail, four
@@ -285,57 +286,215 @@ def search_patients(actor: Actor, query: str, limit: int = 25) -> QuerySet[Patie
     A part of the phone or the name of three characters or more is looked up through the
     trigram index (migrations/0005_search_index.py); other words alone walk the
     organization's search index in order and stop at LIMIT. Either way the ids come first,
-    from an index, then the rows of those LIMIT patients.
+    from an index, then the rows of those LIMIT patients, in the same statement
+    (:func:`search_sql`): one query; on SQLite the trigram lookup first asks the FTS table for
+    its candidates (two).
+
+    The patients are read when first needed (:class:`SearchResults`): all of them when
+    iterated; counted, then one page, when counted and sliced (the API's paging, whose LIMIT
+    is large).
     """
     actor.require("patient.view_contact")
-    qs = Patient.objects.for_org(actor.organization)
     query = query.strip()
     if not query:
+        qs = Patient.objects.for_org(actor.organization)
         return qs.order_by("-updated_at")[:limit]
-    condition = Q()
+    return SearchResults(actor.organization.pk, query, limit)
+
+
+class SearchResults(Sequence[Patient]):
+    """The patients of a search, in order, read lazily: iterating (or indexing) reads them
+    all, in one statement, once; ``len()`` before that counts them in the database, and a
+    slice before that reads only its rows (LIMIT/OFFSET on the same statement), as a
+    queryset would."""
+
+    def __init__(self, organization_id: int, query: str, limit: int) -> None:
+        self._organization_id = organization_id
+        self._query = query
+        self._limit = limit
+        self._statement: tuple[str, list[Any]] | None = None
+        self._cache: list[Patient] | None = None
+
+    def _sql(self) -> tuple[str, list[Any]]:
+        if self._statement is None:
+            self._statement = _search_statement(self._organization_id, self._query, self._limit)
+        return self._statement
+
+    def _all(self) -> list[Patient]:
+        if self._cache is None:
+            self._cache = self._read(0, self._limit)
+        return self._cache
+
+    def _read(self, start: int, stop: int) -> list[Patient]:
+        ids, params = self._sql()
+        stop = min(stop, self._limit)
+        if stop <= start:
+            return []
+        return _patients(_rows_sql(ids), [*params, self._organization_id, stop - start, start])
+
+    def __iter__(self) -> Iterator[Patient]:
+        return iter(self._all())
+
+    def __bool__(self) -> bool:  # as a queryset's: reads them
+        return bool(self._all())
+
+    def __len__(self) -> int:
+        if self._cache is not None:
+            return len(self._cache)
+        ids, params = self._sql()
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM ({ids}) found", params)  # noqa: S608
+            (count,) = cursor.fetchone()
+            return int(count)
+
+    @overload
+    def __getitem__(self, index: int) -> Patient: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Patient]: ...
+
+    def __getitem__(self, index: int | slice) -> Patient | list[Patient]:
+        if isinstance(index, int) or self._cache is not None:
+            return self._all()[index]
+        start, stop, step = index.start or 0, index.stop, index.step
+        if step is not None or start < 0 or (stop is not None and stop < 0):
+            return self._all()[index]
+        return self._read(start, self._limit if stop is None else stop)
+
+
+def search_sql(
+    organization_id: int, query: str, limit: int, using: str = "default"
+) -> tuple[str, list[Any]]:
+    """The statement that reads the first LIMIT patients of ORGANIZATION_ID matching QUERY
+    (not empty), in order, every column, and its parameters."""
+    ids, params = _search_statement(organization_id, query, limit, using)
+    return _rows_sql(ids), [*params, organization_id, limit, 0]
+
+
+def _rows_sql(ids: str) -> str:
+    # The ids of the first matches, in order, come from an index, reading no rows; this
+    # reads those few rows. The organization is required again, as an expression
+    # (organization_id + 0) no index serves: the planner fetches those ids by key instead of
+    # walking the organization's index once more.
+    return (
+        f'SELECT {_columns()} FROM {_TABLE} WHERE {_TABLE}."id" IN ({ids}) '  # noqa: S608
+        f'AND ({_TABLE}."organization_id" + 0) = %s ORDER BY {_ORDER} LIMIT %s OFFSET %s'
+    )
+
+
+def _patients(sql: str, params: list[Any], using: str = "default") -> list[Patient]:
+    """The patients of SQL (every column, in the model's order), as the ORM loads them: each
+    value through the database's and the field's converters, then ``from_db``."""
+    wrapper = connections[using]
+    with wrapper.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return []
+    converters = _converters(wrapper)
+    if converters:
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for i, functions, column in converters:
+                value = row[i]
+                for convert in functions:
+                    value = convert(value, column, wrapper)
+                row[i] = value
+    names = _field_names()
+    return [Patient.from_db(using, names, row) for row in rows]
+
+
+def _converters(wrapper: Any) -> list[tuple[int, list[Any], Any]]:
+    """(column, converters, expression) of every patient column that has converters on the
+    database behind WRAPPER (as SQLCompiler.get_converters finds them). Kept per connection."""
+    known = getattr(wrapper, "_glabella_patient_converters", None)
+    if known is None:
+        known = []
+        for i, field in enumerate(Patient._meta.concrete_fields):
+            column = field.get_col(Patient._meta.db_table)
+            functions = wrapper.ops.get_db_converters(column) + column.get_db_converters(wrapper)
+            if functions:
+                known.append((i, functions, column))
+        wrapper._glabella_patient_converters = known
+    return known  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _field_names() -> tuple[str, ...]:
+    return tuple(f.attname for f in Patient._meta.concrete_fields)
+
+
+_TABLE = '"patients_patient"'
+
+
+def _search_statement(
+    organization_id: int, query: str, limit: int, using: str = "default"
+) -> tuple[str, list[Any]]:
+    """The ids of the first LIMIT patients of ORGANIZATION_ID matching QUERY (not empty), in
+    order, as a subquery, and its parameters. Written by hand with the
+    database's own lookups (``contains``/``icontains`` as the ORM writes them: the same
+    casts, operators and escaping), so that a search costs one statement and no query
+    building; test_search_index compares it with the ORM's plain LIKE scan."""
+    connection = connections[using]
+    where: list[str] = []
+    params: list[Any] = []
     parts: list[tuple[str, str]] = []  # (column, substring) a trigram index can look up
+
+    def like(column: str, lookup: str, text: str) -> None:
+        # What the ORM writes for COLUMN__LOOKUP=TEXT (django.db.models.lookups.Contains).
+        lhs = connection.ops.lookup_cast(lookup, "CharField") % f'{_TABLE}."{column}"'
+        where.append(f"{lhs} {connection.operators[lookup] % '%s'}")
+        params.append(f"%{connection.ops.prep_for_like_query(text)}%")
+
     for token in query.split():
         dob = _parse_day(token)
         if dob is not None:
-            condition &= Q(date_of_birth=dob)
+            where.append(f'{_TABLE}."date_of_birth" = %s')
+            params.append(connection.ops.adapt_datefield_value(dob))
         elif "@" in token:
-            condition &= Q(email__icontains=token.lower())
+            like("email", "icontains", token.lower())
         elif len(digits(token)) >= 4 and len(digits(token)) == len(token.replace("+", "")):
-            condition &= Q(phone_digits__contains=digits(token))
+            like("phone_digits", "contains", digits(token))
             parts.append(("phone_digits", digits(token)))
         else:
             key = name_key(token, "")
-            condition &= Q(name_key__contains=key)
+            like("name_key", "contains", key)
             parts.append(("name_key", key))
-    rows = _indexed_rows(qs, actor.organization.pk, condition, parts, limit)
-    if rows is None:
+    condition = " AND ".join(where)
+    ids = _indexed_rows(using, organization_id, condition, params, parts, limit)
+    if ids is None:
         # No word long enough for the substring index: walk the organization's search index
         # (patient_org_family_given: in order, with every searched column) and stop at LIMIT.
-        rows = qs.filter(condition).order_by("family_name", "given_name", "pk").values("pk")
-        rows = rows[:limit]
-    # The ids of the first LIMIT matches, in order, are known (from an index, reading no
-    # rows); now their rows. The organization is required again, as an expression
-    # (organization_id + 0) no index serves: the planner fetches those few ids by key
-    # instead of walking the organization's index once more.
-    found = (
-        Patient.objects.alias(org=F("organization_id") + 0)
-        .filter(org=actor.organization.pk)  # scoped: the organization, as an expression
-        .filter(pk__in=rows)
-    )
-    return found.order_by("family_name", "given_name", "pk")[:limit]
+        ids = (
+            f'SELECT {_TABLE}."id" FROM {_TABLE} '  # noqa: S608
+            f'WHERE {_TABLE}."organization_id" = %s AND {condition} '
+            f"ORDER BY {_ORDER} LIMIT %s",
+            [organization_id, *params, limit],
+        )
+    return ids
+
+
+_ORDER = f'{_TABLE}."family_name", {_TABLE}."given_name", {_TABLE}."id"'
+
+
+@functools.cache
+def _columns() -> str:
+    """Every column of a patient, for the raw query that builds the instances."""
+    return ", ".join(f'{_TABLE}."{f.column}"' for f in Patient._meta.concrete_fields)
 
 
 def _indexed_rows(
-    qs: QuerySet[Patient],
+    using: str,
     organization_id: int,
-    condition: Q,
+    condition: str,
+    params: list[Any],
     parts: list[tuple[str, str]],
     limit: int,
-) -> QuerySet[Patient] | RawSQL | None:
-    """The ids of the first LIMIT patients of QS (ORGANIZATION_ID's) that meet CONDITION, in
-    order, found through the trigram index, as a subquery; None when the walk of the search
-    index is the better way (no part long enough for trigrams; SQLite: a common word) or the
-    database has no trigram index.
+) -> tuple[str, list[Any]] | None:
+    """The ids of the first LIMIT patients of ORGANIZATION_ID that meet CONDITION (SQL on
+    patients_patient, with PARAMS), in order, found through the trigram index, as a subquery
+    (SQL and parameters); None when the walk of the search index is the better way (no part
+    long enough for trigrams; SQLite: a common word) or the database has no trigram index.
 
     SQLite: the FTS5 table gives the candidate ids (each part a phrase of trigrams: all the
     rows holding it, and a few more that fold the same), and the LIKE decides. Fewer than
@@ -354,12 +513,12 @@ def _indexed_rows(
     """
     if not any(len(text) >= TRIGRAM_SHORTEST for _, text in parts):
         return None
-    vendor = connections[qs.db].vendor
+    vendor = connections[using].vendor
     if vendor == "sqlite":
         match = _fts_match(parts)
-        if not match or not _has_fts_index(qs.db):
+        if not match or not _has_fts_index(using):
             return None
-        with connections[qs.db].cursor() as cursor:
+        with connections[using].cursor() as cursor:
             cursor.execute(_FTS_ROWIDS, [match, FTS_MOST])
             candidates = [row[0] for row in cursor.fetchall()]
         if len(candidates) >= FTS_MOST:
@@ -367,25 +526,19 @@ def _indexed_rows(
             # only, stopping at LIMIT) costs less than fetching every candidate's row.
             return None
         return (
-            Patient.objects.alias(org=F("organization_id") + 0)
-            .filter(org=organization_id)  # scoped: the organization, as an expression
-            .filter(condition, pk__in=RawSQL(_JSON_IDS, [json.dumps(candidates)]))  # noqa: S611
-            .order_by("family_name", "given_name", "pk")
-            .values("pk")[:limit]
+            f'SELECT {_TABLE}."id" FROM {_TABLE} '  # noqa: S608
+            f'WHERE ({_TABLE}."organization_id" + 0) = %s AND {condition} '
+            f'AND {_TABLE}."id" IN ({_JSON_IDS}) ORDER BY {_ORDER} LIMIT %s',
+            [organization_id, *params, json.dumps(candidates), limit],
         )
     if vendor == "postgresql":
-        inner, params = (
-            qs.filter(condition)
-            .order_by()
-            .values("id", "family_name", "given_name")
-            .query.sql_with_params()
+        return (
+            "WITH c (id, family_name, given_name) AS MATERIALIZED ("  # noqa: S608
+            f'SELECT {_TABLE}."id", {_TABLE}."family_name", {_TABLE}."given_name" '
+            f'FROM {_TABLE} WHERE {_TABLE}."organization_id" = %s AND {condition}) '
+            "SELECT c.id FROM c ORDER BY c.family_name, c.given_name, c.id LIMIT %s",
+            [organization_id, *params, limit],
         )
-        sql = (
-            f"WITH c (id, family_name, given_name) AS MATERIALIZED ({inner}) "  # noqa: S608
-            "SELECT c.id FROM c ORDER BY c.family_name, c.given_name, c.id LIMIT %s"
-        )
-        # The ORM's own SQL with bound parameters.
-        return RawSQL(sql, (*params, limit))  # noqa: S611
     return None
 
 
@@ -457,7 +610,29 @@ def active_history(patient: Patient) -> QuerySet[HistoryItem]:
     return patient.history.filter(resolved_on__isnull=True, entered_in_error=False)
 
 
-def patient_flags(patient: Patient) -> frozenset[str]:
+_HISTORY = Prepared(
+    lambda org, patient: (
+        HistoryItem.objects.filter(organization_id=org, patient_id=patient)
+        .select_related("recorded_by")
+        .order_by("-recorded_at")
+    )
+)
+
+
+def history_items(patient: Patient) -> list[HistoryItem]:
+    """PATIENT's whole history (active, resolved, entered in error), newest first, with who
+    recorded each item."""
+    items = _HISTORY(patient.organization_id, patient.pk)
+    for item in items:
+        item.patient = patient
+    return items
+
+
+def patient_flags(patient: Patient, items: Iterable[HistoryItem] | None = None) -> frozenset[str]:
+    """The safety flags of PATIENT's active history. ITEMS: their whole history, when the
+    caller has read it already (the active items are picked out the way active_history does)."""
+    if items is not None:
+        return screening.flags_for((i.kind, i.code) for i in items if i.is_active)
     return screening.flags_for(active_history(patient).values_list("kind", "code"))
 
 
@@ -497,7 +672,7 @@ def add_history_item(actor: Actor, patient: Patient, data: Mapping[str, Any]) ->
                 treated_on = None
         if not isinstance(treated_on, date):
             errors["treated_on"] = "Enter the date of the treatment."
-        elif treated_on > timezone.localdate():
+        elif treated_on > actor.today():
             errors["treated_on"] = "That date is in the future."
         elif treated_on < patient.date_of_birth:
             errors["treated_on"] = "That date is before the patient was born."
@@ -548,7 +723,7 @@ def close_history_item(
             locked.entered_in_error = True
             locked.error_reason = reason[:300]
         else:
-            locked.resolved_on = timezone.localdate()
+            locked.resolved_on = actor.today()
         locked.save()
         record(
             actor,
@@ -607,7 +782,7 @@ def record_screening(
                     current.save(update_fields=["detail"])
                     changes.append(f"updated: {q.label}")
             elif not yes and current is not None:
-                current.resolved_on = timezone.localdate()
+                current.resolved_on = actor.today()
                 current.save(update_fields=["resolved_on"])
                 changes.append(f"no longer: {q.label}")
         locked.screened_at = timezone.now()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -22,6 +22,7 @@ from glabella.patients.forms import (
     ScreeningForm,
 )
 from glabella.patients.models import HistoryItem, HistoryKind, Patient
+from glabella.prepared import Prepared
 from glabella.scheduling import booking
 from glabella.web.forms_util import apply_errors
 
@@ -60,17 +61,24 @@ def patient_new(request: HttpRequest) -> HttpResponse:
     return render(request, "patients/form.html", {"form": form, "creating": True})
 
 
+# What the patient's page shows of the patient's own links comes in the same query: the
+# organization (read by the treatments list), the home clinic and who screened them. Compiled
+# once (glabella/prepared.py): this page is opened all day.
+_PATIENT_PAGE = Prepared(
+    lambda org, patient: Patient.objects.filter(organization_id=org, pk=patient).select_related(
+        "organization", "home_clinic", "screened_by"
+    )
+)
+
+
 @require("patient.view_contact")
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     actor = Actor.from_request(request)
     # What the page shows of the patient's own links comes in the same query: the
     # organization (read by the treatments list), the home clinic and who screened them.
-    patient = get_object_or_404(
-        Patient.objects.for_org(request.org).select_related(  # type: ignore[attr-defined]
-            "organization", "home_clinic", "screened_by"
-        ),
-        pk=pk,
-    )
+    patient = _PATIENT_PAGE.first(request.org.pk, pk)  # type: ignore[attr-defined]
+    if patient is None:
+        raise Http404("No patient matches the given query.")
     clinical = actor.can("patient.view_clinical")
     services.view_patient(actor, patient, part="record" if clinical else "contact")
     context: dict[str, object] = {"patient": patient, "today": None}
@@ -85,8 +93,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if actor.can("outcome.view"):
         context["fading_flags"] = durations.fading(patient)
     if clinical:
-        items = list(patient.history.select_related("recorded_by").order_by("-recorded_at"))
-        flags = services.patient_flags(patient)
+        items = services.history_items(patient)
+        flags = services.patient_flags(patient, items)
         context.update(
             {
                 "flags": [(f, screening.FLAG_LABELS.get(f, f)) for f in sorted(flags)],

@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.fields import BaseTemporalField
 
 from glabella.accounts.models import Clinic, Organization, User
 from glabella.clinical import indications
@@ -285,11 +286,25 @@ class CancelForm(forms.Form):
     )
 
 
+class WallClockDateTimeField(forms.DateTimeField):
+    """A date and time as the calendar sends it: the clinic's wall clock, without a zone (the
+    service puts it in the clinic's zone). Django's own field would put it in the server's
+    zone (UTC), and in British Summer Time a drag to 14:15 would book 15:15."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime):
+            return value
+        # The input formats, read as they are: no zone attached.
+        return BaseTemporalField.to_python(self, value)  # type: ignore[no-any-return]
+
+
 class MoveForm(forms.Form):
     """What the calendar's drag sends: the new start (clinic time) and column."""
 
     version = forms.IntegerField()
-    starts_at = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"])
+    starts_at = WallClockDateTimeField(input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"])
     practitioner = forms.IntegerField(required=False)
 
 

@@ -105,7 +105,8 @@ def test_every_role_can_sign_in_and_see_the_dashboard(world, role):
     assert "Alpha Central" in response.content.decode()
 
 
-def test_user_with_two_clinics_can_switch(world):
+def _injector_also_at_alpha_north(world):
+    """A second clinic, Alpha North, where the injector works too."""
     from glabella.accounts.services import add_clinic, add_member
 
     second = add_clinic(world.actor("owner"), name="Alpha North", timezone="Europe/London")
@@ -116,9 +117,48 @@ def test_user_with_two_clinics_can_switch(world):
         role="injector",
         password=PASSWORD,
     )
+    return second
+
+
+def test_user_with_two_clinics_can_switch(world):
+    second = _injector_also_at_alpha_north(world)
     client = world.client("injector")
     response = client.post(reverse("accounts:switch_clinic", args=[second.pk]), follow=True)
     assert "You are now working at Alpha North" in response.content.decode()
     # Not a clinic of theirs: 404.
     other = world.outsider_org.clinics.first()
     assert client.post(reverse("accounts:switch_clinic", args=[other.pk])).status_code == 404
+
+
+def test_the_menu_offers_the_members_own_other_clinics_from_one_query(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    second = _injector_also_at_alpha_north(world)
+    client = world.client("injector")
+    client.get(reverse("web:dashboard"))  # the session's first request writes its expiry
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("web:dashboard")).content.decode()
+    assert "Switch to Alpha North" in page
+    assert "Switch to Alpha Central" not in page  # where they are now
+    membership_reads = [q for q in queries if 'FROM "accounts_membership"' in q["sql"]]
+    assert len(membership_reads) == 1, [q["sql"] for q in membership_reads]
+    # After switching, the other way round: the one chosen in the session is the current one.
+    client.post(reverse("accounts:switch_clinic", args=[second.pk]))
+    page = client.get(reverse("web:dashboard")).content.decode()
+    assert "Switch to Alpha Central" in page
+    assert "Switch to Alpha North" not in page
+
+
+def test_a_page_about_another_member_does_not_put_their_clinics_in_the_menu(world):
+    """The team page lists a member's other clinics; the owner's own menu must not offer to
+    switch to them (it did, when both were called ``other_memberships``)."""
+    from glabella.accounts.models import Membership
+
+    _injector_also_at_alpha_north(world)
+    member = Membership.objects.get(user=world.users["injector"], clinic=world.clinic)
+    page = world.client("owner").get(reverse("accounts:team_member", args=[member.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Also works at" in html and "Alpha North" in html
+    assert "Switch to Alpha North" not in html

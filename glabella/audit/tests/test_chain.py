@@ -99,3 +99,36 @@ def test_the_log_filters_by_action_and_person(world):
         .content.decode()
     )
     assert "LOVELACE, Ada" in html and "signed in" not in html.split("<tbody>")[1]
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["update-returning", "select-for-update"])
+def test_the_head_moves_in_two_statements_or_in_the_older_form_without_returning(
+    world, monkeypatch, returning
+):
+    """The chain head is moved on and read in one ``UPDATE ... RETURNING``; a database without
+    RETURNING (SQLite before 3.35) takes the older way (update, then SELECT ... FOR UPDATE).
+    Either way the events chain on and the trail verifies."""
+    from django.test.utils import CaptureQueriesContext
+
+    from glabella.audit.models import ChainHead
+    from glabella.audit.services import append, append_many
+
+    monkeypatch.setattr("glabella.audit.services._update_returns", lambda: returning)
+    before = ChainHead.objects.get(pk=1).seq
+    with CaptureQueriesContext(connection) as queries:
+        one = append(organization=world.org, user=None, actor_label="test", action="view")
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == (3 if returning else 4), statements
+    with CaptureQueriesContext(connection) as queries:
+        assert append_many([]) == []
+    assert len(queries) == 0
+    events = [
+        AuditEvent(organization=world.org, actor_label=f"test {i}", action="view", detail={})
+        for i in range(3)
+    ]
+    append_many(events)
+    assert [e.seq for e in [one, *events]] == list(range(before + 1, before + 5))
+    head = ChainHead.objects.get(pk=1)
+    assert (head.seq, head.hash) == (before + 4, events[-1].hash)
+    assert events[0].prev_hash == one.hash
+    assert verify_chain().ok

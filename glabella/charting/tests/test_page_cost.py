@@ -119,6 +119,52 @@ def test_the_pages_do_not_read_again_what_the_request_knows(consented):
         assert not _reads(sql, "accounts_clinic"), url
 
 
+def test_the_signed_record_reads_each_table_once_and_amendments_only_when_there_are_some(
+    consented,
+):
+    """The points are read once for the record, the totals, the amendment form and the price;
+    the membership once for the request and the menu; the amendments only when the session
+    has been amended or voided (a session simply signed has none)."""
+    world = consented
+    client = world.client("prescriber")
+    signed = _signed(world, _preempt_draft(world, 3))
+    url = reverse("charting:session", args=[signed.pk])
+    sql = _queries(client, url)
+    assert len(_reads(sql, "charting_injectionpoint")) == 1, sql
+    assert len(_reads(sql, "accounts_membership")) == 1, sql
+    assert not _reads(sql, "charting_amendment")
+    services.amend(
+        world.actor("prescriber"),
+        signed,
+        "Point 1 was 4 units, not 5.",
+        point_units={1: Decimal(4)},
+    )
+    sql = _queries(client, url)
+    assert len(_reads(sql, "charting_amendment")) == 1
+    assert len(_reads(sql, "charting_injectionpoint")) == 1, sql
+    page = client.get(url).content.decode()
+    assert "Point 1 was 4 units, not 5." in page
+
+
+def test_the_draft_page_reads_its_points_once_for_the_rows_the_totals_and_the_checks(consented):
+    world = consented
+    client = world.client("prescriber")
+    draft = _preempt_draft(world, 5)
+    sql = _queries(client, reverse("charting:session", args=[draft.pk]))
+    points = [q for q in _reads(sql, "charting_injectionpoint") if 'session_id" = ' in q]
+    assert len(points) == 1, points
+
+
+def test_no_two_elements_of_the_signed_record_share_an_id(consented):
+    """A label names its field by id: the amendment and void forms both have a reason."""
+    world = consented
+    signed = _signed(world, _preempt_draft(world, 3))
+    page = world.client("prescriber").get(reverse("charting:session", args=[signed.pk]))
+    ids = re.findall(r'\sid="([^"]+)"', page.content.decode())
+    assert "id_reason" in ids and "id_void_reason" in ids
+    assert len(ids) == len(set(ids)), sorted(i for i in set(ids) if ids.count(i) > 1)
+
+
 def test_every_form_of_the_page_carries_the_one_token_of_the_page(consented):
     world = consented
     draft = _preempt_draft(world)

@@ -406,3 +406,45 @@ def test_the_most_units_at_one_point_follow_the_product(units, product, ok):
     else:
         with pytest.raises(ValidationError, match="not a plausible dose"):
             services.parse_point_units(units, product)
+
+
+# --- the clinic's day --------------------------------------------------------------------------
+
+# Between them, at any hour, one of these clinics is on another calendar day than UTC: at
+# UTC+14 from 10:00 UTC, at UTC-12 until 12:00 UTC.
+FAR_ZONES = ("Pacific/Kiritimati", "Etc/GMT+12")
+
+
+def _clinic_day(zone: str) -> date:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
+
+
+def _glabellar(world, **kw):
+    return services.start_session(
+        world.actor("injector"),
+        world.patient,
+        indication="glabellar-lines",
+        product_id="botox",
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("zone", FAR_ZONES)
+def test_a_session_is_dated_on_the_clinics_day_and_its_today_is_not_the_future(world, zone):
+    world.clinic.timezone = zone
+    world.clinic.save(update_fields=["timezone"])
+    today = _clinic_day(zone)
+    assert _glabellar(world).treated_on == today
+    assert _glabellar(world, treated_on=today).treated_on == today
+    with pytest.raises(ValidationError, match="future"):
+        _glabellar(world, treated_on=today + timedelta(days=1))
+
+
+def test_the_far_zones_differ_from_utc_at_this_hour():
+    """The test above means something whenever it runs."""
+    from django.utils import timezone
+
+    assert any(_clinic_day(z) != timezone.localdate() for z in FAR_ZONES)

@@ -52,6 +52,7 @@ from glabella.interop.api.base import (
     get_or_404,
     patient_or_404,
     require,
+    today_at,
     units_text,
 )
 from glabella.inventory.models import Vial
@@ -320,7 +321,7 @@ EARLIEST = date(1900, 1, 1)
 PLAN_AHEAD_DAYS = 366
 
 
-def _check_day(day: date | None, patient: Patient, *, future: bool) -> None:
+def _check_day(day: date | None, patient: Patient, today: date, *, future: bool) -> None:
     """A treatment day that can be: not before the patient was born (nor 1900), and for a
     plan at most a year ahead (a session's own service refuses any future day)."""
     if day is None:
@@ -329,7 +330,7 @@ def _check_day(day: date | None, patient: Patient, *, future: bool) -> None:
         raise ApiError(
             "That day is before the patient was born. Check the date.", field="date", status=422
         )
-    if future and day > timezone.localdate() + timedelta(days=PLAN_AHEAD_DAYS):
+    if future and day > today + timedelta(days=PLAN_AHEAD_DAYS):
         raise ApiError(
             "A plan can be checked at most a year ahead. Check the date.",
             field="date",
@@ -518,7 +519,7 @@ def dose_check(request: HttpRequest, payload: DoseCheckIn) -> dict[str, Any]:
     who = require(request, "patient.view_clinical")
     patient = patient_or_404(who, payload.patient, "patient")
     _check_product_and_indication(payload.product, payload.indication)
-    _check_day(payload.date, patient, future=True)
+    _check_day(payload.date, patient, today_at(who), future=True)
     problems = []
     for i, p in enumerate(payload.points):
         if p.product is not None:
@@ -530,7 +531,7 @@ def dose_check(request: HttpRequest, payload: DoseCheckIn) -> dict[str, Any]:
         raise ApiError(
             problems[0]["message"], field=problems[0]["field"], status=422, errors=problems
         )
-    day = payload.date or timezone.localdate()
+    day = payload.date or today_at(who)  # the clinic's day
     plan = safety.Plan(
         product_id=payload.product,
         indication=payload.indication,
@@ -581,7 +582,7 @@ def create_session(request: HttpRequest, payload: SessionIn) -> Status[dict[str,
     who = require(request, "session.chart")
     patient = patient_or_404(who, payload.patient, "patient")
     _check_product_and_indication(payload.product, payload.indication)
-    _check_day(payload.date, patient, future=False)
+    _check_day(payload.date, patient, today_at(who), future=False)
     prescriber = _prescriber(who, payload.prescriber_email)
     if payload.protocol is not None:
         try:

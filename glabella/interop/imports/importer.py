@@ -38,13 +38,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, Sum
 from django.utils import timezone
 
 from glabella.accounts.actor import Actor
 from glabella.accounts.models import Clinic, Membership, User
 from glabella.charting import imported as charting_imported
-from glabella.charting.models import Depth, Status, TreatmentSession
+from glabella.charting.models import Depth, Status, TreatmentSession, live_units
 from glabella.charting.services import max_units_per_point
 from glabella.clinical import catalogue
 from glabella.interop.imports import values as v
@@ -906,9 +905,7 @@ class Checker:
             self.report.new["treatments"] += 1
 
     def _existing_sessions(self) -> dict[str, Any]:
-        qs = TreatmentSession.objects.for_org(self.org).annotate(
-            total=Sum("points__units", filter=Q(points__removed=False))
-        )
+        qs = TreatmentSession.objects.for_org(self.org).annotate(total=live_units())
         by_ref: dict[str, tuple[int, date]] = {}
         same: set[tuple[int, date, str, Decimal]] = set()
         for pid, day, product, total, ref in qs.values_list(

@@ -508,3 +508,28 @@ def test_impossible_days_are_refused_not_a_server_error(world):
     r = post(client, "/api/v1/sessions", {**base, "date": "0001-01-01"})
     assert r.status_code == 422 and r.json()["field"] == "date"
     assert _counts() == before
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12"])
+def test_a_session_without_a_date_is_dated_on_the_clinics_day(world, zone):
+    """At any hour one of the two zones is on another day than UTC (see test_sessions)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    world.clinic.timezone = zone
+    world.clinic.save(update_fields=["timezone"])
+    consent(world, world.patient)
+    r = post(
+        api_client(world, "injector"),
+        "/api/v1/sessions",
+        {
+            "patient": world.patient.pk,
+            "product": "botox_cosmetic",
+            "indication": "glabellar-lines",
+            "points": glabellar(),
+            "prescriber_email": "prescriber@alpha.test",
+            **LOT,
+        },
+    )
+    assert r.status_code == 201, r.content
+    assert r.json()["date"] == datetime.now(UTC).astimezone(ZoneInfo(zone)).date().isoformat()

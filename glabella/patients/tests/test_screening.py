@@ -134,3 +134,26 @@ def test_service_refuses_an_unknown_product_for_api_and_command_callers(world):
     with pytest.raises(ValidationError) as exc:
         services.add_history_item(world.actor(), world.patient, {**OUTSIDE, "product_id": "nope"})
     assert "Choose the product" in exc.value.message_dict["product_id"][0]
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12"])
+def test_an_outside_treatment_of_the_clinics_today_is_not_in_the_future(world, zone):
+    """The clinic's today, not the server's (at any hour one of the two zones is on another
+    day than UTC); the day after it is refused."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    world.clinic.timezone = zone
+    world.clinic.save(update_fields=["timezone"])
+    today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
+    client = world.client("injector")
+    url = reverse("patients:history_add", args=[world.patient.pk])
+    assert client.post(url, {**OUTSIDE, "treated_on": today.isoformat()}).status_code == 302
+    item = HistoryItem.objects.get(kind="outside_treatment")
+    assert item.treated_on == today
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    refused = client.post(url, {**OUTSIDE, "treated_on": tomorrow})
+    assert "in the future" in refused.content.decode()
+    services.close_history_item(world.actor("injector"), item, reason="", entered_in_error=False)
+    item.refresh_from_db()
+    assert item.resolved_on == today

@@ -342,8 +342,13 @@ def test_the_substring_indexes_exist_after_all_migrations(db):
             assert not services._has_fts_index("default")
 
 
-def _plan(qs: QuerySet[Patient]) -> str:
-    return qs.explain()
+def _plan(actor: Actor, query: str, limit: int = 25) -> str:
+    """The database's plan of the search's statement (services.search_sql)."""
+    sql, params = services.search_sql(actor.organization.pk, query, limit)
+    explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
+    with connection.cursor() as cursor:
+        cursor.execute(explain + sql, params)
+        return "\n".join(str(row[-1]) for row in cursor.fetchall())
 
 
 def test_a_rare_phone_substring_is_found_through_the_trigram_index(world):
@@ -373,7 +378,7 @@ def test_a_rare_phone_substring_is_found_through_the_trigram_index(world):
     with CaptureQueriesContext(connection) as queries:
         found = services.search_patients(actor, typed)
         assert [p.pk for p in found] == _plain_scan(actor, typed, 25)
-    plan = _plan(found)
+    plan = _plan(actor, typed)
     if connection.vendor == "sqlite":
         # The candidates come from the FTS table, then their rows by id: no walk of the
         # organization, no scan.
@@ -382,7 +387,7 @@ def test_a_rare_phone_substring_is_found_through_the_trigram_index(world):
         assert "patient_org_family_given" not in plan and "SCAN patients_patient" not in plan
     else:
         assert "patient_phone_digits_trgm" in plan, plan
-    common = _plan(services.search_patients(actor, "many"))
+    common = _plan(actor, "many")
     if connection.vendor == "sqlite":
         # A word in FTS_MOST patients or more: the walk of the search index, in order,
         # reading only the index, stopped at the limit.
@@ -393,7 +398,7 @@ def test_a_rare_phone_substring_is_found_through_the_trigram_index(world):
         assert "patient_org_family_given" not in common, common
     # Two letters, too short for a trigram: the walk of the search index, stopped at the
     # limit; on PostgreSQL reading the index only.
-    short = _plan(services.search_patients(actor, "ma"))
+    short = _plan(actor, "ma")
     assert "patient_org_family_given" in short, short
     if connection.vendor == "sqlite":
         assert "COVERING INDEX" in short, short
@@ -446,6 +451,127 @@ def test_a_common_word_walks_the_search_index_and_finds_the_same(world, monkeypa
     monkeypatch.setattr(services, "FTS_MOST", 1)  # every word counts as common
     for query in queries:
         assert _found(actor, query) == _plain_scan(actor, query, 1000), query
-    plan = _plan(services.search_patients(actor, "kowal"))
+    plan = _plan(actor, "kowal")
     if connection.vendor == "sqlite":
         assert "patient_org_family_given" in plan and "json_each" not in plan, plan
+
+
+def test_like_wildcards_typed_are_plain_characters(world):
+    """The hand-written statement escapes what LIKE reads as wildcards (%, _ and the escape
+    character itself), as the ORM's lookups do: typed, they match only themselves."""
+    actor = world.actor()
+    rows = []
+    for i, (family, email) in enumerate(
+        (
+            ("Under_score", "a_b@example.org"),
+            ("Underxscore", "axb@example.org"),
+            ("Per%cent", "c%d@example.org"),
+            ("Perxxcent", "cxxd@example.org"),
+            ("Back\\slash", "e\\f@example.org"),
+            ("Backslash", "ef@example.org"),
+        )
+    ):
+        rows.append(
+            Patient(
+                organization=world.org,
+                given_name="Wild",
+                family_name=family,
+                name_key=name_key("Wild", family),
+                date_of_birth=date(1970, 1, 1) + timedelta(days=i),
+                phone=f"07900 00{i:04d}",
+                phone_digits=f"0790000{i:04d}",
+                email=email,
+            )
+        )
+    made = {p.family_name: p.pk for p in Patient.objects.bulk_create(rows)}
+    for query, family in (
+        ("under_s", "Under_score"),
+        ("per%c", "Per%cent"),
+        ("back\\s", "Back\\slash"),
+        ("A_B@", "Under_score"),
+        ("C%D@", "Per%cent"),
+        ("E\\F@", "Back\\slash"),
+        ("wild r_s", "Under_score"),
+    ):
+        assert _found(actor, query) == [made[family]], query
+        assert _found(actor, query) == _plain_scan(actor, query, 1000), query
+
+
+def test_a_search_is_one_statement(world):
+    """PostgreSQL: one query per search, whatever the words. SQLite: one, and one more to
+    ask the FTS table for its candidates when a word is long enough for it."""
+    _population(world)
+    actor = world.actor()
+    services.search_patients(actor, "kowal")  # SQLite: whether the FTS index is there, once
+    fts = connection.vendor == "sqlite" and services._has_fts_index("default")
+    for query, trigram in (
+        ("kowal", True),  # a common word
+        ("σοφο", True),
+        ("7700", True),  # phone digits
+        ("ko", False),  # too short for the index: the walk
+        ("k", False),
+        ("p1@example", False),  # e-mail only: the walk
+        ("01/01/1950", False),
+        ("ann-m 7700", True),
+        ("zzzz", True),  # nothing found
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            found = [p.pk for p in services.search_patients(actor, query)]
+        assert len(queries) == (2 if fts and trigram else 1), (query, queries.captured_queries)
+        assert found == _plain_scan(actor, query, 25), query
+
+
+def test_search_gives_whole_patients_as_the_orm_loads_them(world):
+    """The rows come from a hand-written statement: every field is there (nothing deferred)
+    and each value is what the ORM gives for the same row (types included: dates, times
+    with their zone, decimals, booleans)."""
+    actor = world.actor()
+    p = services.create_patient(
+        actor,
+        {
+            "given_name": "Whole",
+            "family_name": "Wholesome",
+            "date_of_birth": date(1981, 3, 4),
+            "phone": "+44 7700 912345",
+            "email": "whole@example.org",
+            "weight_kg": "61.5",
+            "reminder_consent": True,
+            "address": "1 High St",
+        },
+    )
+    (found,) = services.search_patients(actor, "wholes")
+    assert found.get_deferred_fields() == set()
+    loaded = Patient.objects.get(pk=p.pk)
+    for field in Patient._meta.concrete_fields:
+        ours, orm = getattr(found, field.attname), getattr(loaded, field.attname)
+        assert (ours, type(ours)) == (orm, type(orm)), field.attname
+    assert found.weight_kg is not None and found.reminder_consent is True
+
+
+def test_results_are_counted_and_paged_in_the_database_as_a_queryset_would(world):
+    """The API counts the results and reads one page of them, with a LIMIT as large as its
+    deepest page: each is one statement (the count, then the page's rows only), never every
+    patient found."""
+    _population(world)
+    actor = world.actor()
+    for query in ("kowal", "ko", "7700", "ann", "01/01/1950", "zzzz"):
+        everything = _found(actor, query, limit=1000)
+        for limit in (1000, 5):
+            expected = everything[:limit]
+            results = services.search_patients(actor, query, limit=limit)
+            with CaptureQueriesContext(connection) as queries:
+                assert len(results) == len(expected), query
+                for start, stop in ((0, 3), (3, 8), (2, None), (len(expected), 10_000)):
+                    page = results[start:stop]
+                    assert [p.pk for p in page] == expected[start:stop], (query, start, stop)
+                    assert len(page) <= (limit if stop is None else stop - start)
+            fts = connection.vendor == "sqlite" and services._has_fts_index("default")
+            asked_fts = any("patients_patient_fts MATCH" in q["sql"] for q in queries)
+            # the count, three pages, the fourth (past the end) only if the limit allows more
+            assert len(queries) == 1 + 3 + (len(expected) < limit) + asked_fts, query
+            assert asked_fts <= fts
+            # Then iterated: all of them, once, kept.
+            with CaptureQueriesContext(connection) as queries:
+                assert [p.pk for p in results] == expected == [p.pk for p in results]
+                assert results[1:3] == list(results)[1:3] and bool(results) == bool(expected)
+            assert len(queries) == 1

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import URLPattern, reverse
@@ -636,6 +637,28 @@ def test_move_endpoint_answers_in_json(cal):
     )
     cal.appt.refresh_from_db()
     assert cal.appt.version == 2 and blocker.starts_at == cal.monday + timedelta(hours=6)
+
+
+def test_a_drag_in_summer_time_books_the_time_on_the_clinic_clock(cal):
+    """The drag sends the clinic's wall clock; in British Summer Time (UTC+1) that is not UTC:
+    14:15 on the calendar is 13:15 UTC, and the appointment says 14:15."""
+    today = date.today()
+    july = date(today.year + 1, 7, 1)
+    summer = july + timedelta(days=(7 - july.weekday()) % 7)  # the first Monday of July
+    appt = _book(
+        cal,
+        datetime.combine(summer, time(10), tzinfo=ZoneInfo(cal.clinic.timezone)),
+        who="injector",
+    )
+    client = cal.client("injector")
+    moved = client.post(
+        url("move", appt.pk), {"version": appt.version, "starts_at": f"{summer}T14:15"}
+    )
+    assert moved.status_code == 200, moved.content
+    assert "14:15-14:45" in moved.json()["message"]
+    appt.refresh_from_db()
+    assert booking.local(appt.starts_at, cal.clinic).time() == time(14, 15)
+    assert appt.starts_at.astimezone(UTC).time() == time(13, 15)
 
 
 # --- the patient page ----------------------------------------------------------------------
