@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
+from hypothesis import settings as hypothesis_settings
 
 from glabella.accounts import mfa
 from glabella.accounts.actor import Actor
@@ -27,6 +28,12 @@ from glabella.web.tests.browser import browser, page  # noqa: F401
 # Playwright's sync API runs an event loop in the test thread; the tests' own ORM calls
 # are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# Property tests check answers, not speed: no per-example deadline (Hypothesis's 200 ms fails
+# an example that a garbage collection or a busy machine slowed, and calls it flaky). Each
+# test's own @settings (max_examples) builds on this profile.
+hypothesis_settings.register_profile("glabella", deadline=None)
+hypothesis_settings.load_profile("glabella")
 
 PASSWORD = "correct-horse-battery-42"  # noqa: S105  (test accounts only)
 # The personas who must use two-step sign-in (owner, prescriber, injector, the outsider) have an

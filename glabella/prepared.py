@@ -24,14 +24,21 @@ app with its plain queryset, on SQLite and PostgreSQL.
 
 Limits, checked rather than assumed:
 
-- Parameters are plain integers (ids) or strings, as declared. Anything else (None, a
-  model) runs the queryset the ordinary way, so the result is always right.
+- Parameters are plain integers (ids, within 64 bits), strings or time-zone-aware datetimes,
+  as declared. Anything else (None, a model, a naive datetime, an id too large for any
+  column) runs the queryset the ordinary way, so the result is always right. A datetime goes
+  into the SQL as the database adapts a ``DateTimeField``'s value
+  (``adapt_datetimefield_value``), as the ORM sends it.
 - The function must use its parameters only as filter values: compiling checks that each
-  stand-in appears in the SQL's parameters and never in its text.
+  stand-in appears in the SQL's parameters and never in its text, and compiles the query a
+  second time with other stand-ins: the SQL and every other parameter must be the same (a
+  value worked out from a parameter, ``pk + 1``, would otherwise keep its stand-in's value).
 - Model instances (``select_related`` and annotations included) or ``values_list()`` rows
-  (tuples, or single values with ``flat=True``); no ``prefetch_related``, ``values()`` or
-  ``named=True``: rejected when compiled.
+  (tuples, or single values with ``flat=True``); no ``prefetch_related``, ``values()``,
+  ``named=True``, ``using()`` or ``select_for_update()``: rejected when compiled.
 - Reads go to the database the router chooses for the model, as the ORM's do.
+- The compiled query is kept per active time zone too (``__date`` and the like write it
+  into the SQL).
 """
 
 from __future__ import annotations
@@ -40,8 +47,10 @@ import itertools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connections, router
 from django.db.models import QuerySet
 from django.db.models.query import (
@@ -50,16 +59,49 @@ from django.db.models.query import (
     ValuesListIterable,
     get_related_populators,
 )
+from django.utils import timezone
 
 M = TypeVar("M")  # what a row becomes: a model instance, or a values_list() tuple or value
 
-# Stand-ins for the parameters. Integers: negative, within a 32-bit integer, and no record's
-# id. Strings: wrapped in characters of Unicode's private use area, which nobody types.
+# Stand-ins for the parameters, two sets (a query is compiled with each, see _compile).
+# Integers: negative, within a 32-bit integer, and no record's id. Strings: wrapped in
+# characters of Unicode's private use area, which nobody types. Datetimes: moments in 1901
+# (before any record), each with its own microseconds.
 _MAX = 8
-_STAND_INS: dict[type, tuple[Any, ...]] = {
-    int: tuple(-2_000_000_011 - 7 * i for i in range(_MAX)),
-    str: tuple(f"\ue000glabella-parameter-{i}\ue000" for i in range(_MAX)),
+_STAND_INS: dict[type, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
+    int: (
+        tuple(-2_000_000_011 - 7 * i for i in range(_MAX)),
+        tuple(-1_900_000_013 - 11 * i for i in range(_MAX)),
+    ),
+    str: (
+        tuple(f"\ue000glabella-parameter-{i}\ue000" for i in range(_MAX)),
+        tuple(f"\ue001glabella-stand-in-{i}\ue001" for i in range(_MAX)),
+    ),
+    datetime: (
+        tuple(datetime(1901, 2, 3, 4, 5, 6, 123_457 + i, tzinfo=UTC) for i in range(_MAX)),
+        tuple(datetime(1902, 7, 8, 9, 10, 11, 654_321 + i, tzinfo=UTC) for i in range(_MAX)),
+    ),
 }
+# Integers the database drivers take (SQLite's stops at 64 bits): a larger id, which a URL
+# may carry, goes the ordinary way, where the ORM finds nothing for it.
+_INT64 = range(-(2**63), 2**63)
+
+
+def _usable(value: Any, kind: type) -> bool:
+    """VALUE is what a parameter of KIND is prepared for: exactly that type (True is not an
+    id), and a datetime aware of its time zone (the ORM would warn of a naive one and read it
+    in the server's zone: left to the ORM)."""
+    if type(value) is not kind:
+        return False
+    if kind is int:
+        return value in _INT64
+    return kind is not datetime or value.utcoffset() is not None
+
+
+def _adapter(kind: type, wrapper: Any) -> Callable[[Any], Any] | None:
+    """How a parameter of KIND goes into the SQL on WRAPPER's database, as a filter on a field
+    of its type sends it (None: as it is)."""
+    return wrapper.ops.adapt_datetimefield_value if kind is datetime else None
 
 
 class NotPreparable(ValueError):
@@ -76,7 +118,7 @@ class _Compiled:
     shape: str
     sql: str
     params: tuple[Any, ...]
-    slots: tuple[tuple[int, int], ...]  # (position in params, parameter number)
+    slots: tuple[tuple[int, int, Any], ...]  # (position in params, parameter number, adapter)
     compiler: Any
     converters: dict[int, Any]
     width: int | None  # columns to keep, when the compiler added extra ones
@@ -97,12 +139,13 @@ class Prepared(Generic[M]):
         self, build: Callable[..., QuerySet[M]], *, kinds: tuple[type, ...] | None = None
     ) -> None:
         """BUILD: the queryset, as a function of its parameters. KINDS: each parameter's type,
-        ``int`` or ``str`` (all ``int`` unless given)."""
+        ``int``, ``str`` or ``datetime`` (all ``int`` unless given)."""
         self.build = build
         self.kinds = kinds if kinds is not None else (int,) * build.__code__.co_argcount
         if len(self.kinds) > _MAX or any(k not in _STAND_INS for k in self.kinds):
-            raise NotPreparable(f"at most {_MAX} parameters, each an int or a str")
-        self.stand_ins = tuple(_STAND_INS[k][n] for n, k in enumerate(self.kinds))
+            raise NotPreparable(f"at most {_MAX} parameters, each an int, a str or a datetime")
+        self.stand_ins = tuple(_STAND_INS[k][0][n] for n, k in enumerate(self.kinds))
+        self.other_stand_ins = tuple(_STAND_INS[k][1][n] for n, k in enumerate(self.kinds))
         self._key = f"_glabella_prepared_{next(self._counter)}"
         self._model: type[M] | None = None
         Prepared.every.append(self)
@@ -110,19 +153,29 @@ class Prepared(Generic[M]):
     def __call__(self, *args: Any) -> list[M]:
         if len(args) != len(self.kinds):
             raise TypeError(f"this query takes {len(self.kinds)} parameters, not {len(args)}")
-        if any(type(a) is not k for a, k in zip(args, self.kinds, strict=True)):
+        if not all(_usable(a, k) for a, k in zip(args, self.kinds, strict=True)):
             return list(self.build(*args))  # not what it was prepared for: the ordinary way
         if self._model is None:
             self._model = self.build(*self.stand_ins).model
         using = router.db_for_read(self._model)
         wrapper = connections[using]
         # Kept on the connection object (one per thread and database), as Django keeps its
-        # own per-connection state.
-        cache: dict[str, _Compiled] = wrapper.__dict__.setdefault("_glabella_prepared", {})
-        compiled = cache.get(self._key)
+        # own per-connection state; and by the active time zone, which lookups such as
+        # __date write into a query.
+        cache: dict[tuple[str, str], _Compiled] = wrapper.__dict__.setdefault(
+            "_glabella_prepared", {}
+        )
+        key = (self._key, timezone.get_current_timezone_name())
+        compiled = cache.get(key)
         if compiled is None:
-            queryset = self.build(*self.stand_ins)
-            compiled = cache[self._key] = _compile(queryset, using, self.stand_ins)
+            compiled = cache[key] = _compile(
+                self.build(*self.stand_ins),
+                using,
+                self.stand_ins,
+                self.kinds,
+                again=self.build(*self.other_stand_ins),
+                other_stand_ins=self.other_stand_ins,
+            )
         return _run(compiled, args, using, wrapper)
 
     def first(self, *args: Any) -> M | None:
@@ -130,7 +183,19 @@ class Prepared(Generic[M]):
         return rows[0] if rows else None
 
 
-def _compile(queryset: QuerySet[Any], using: str, stand_ins: tuple[Any, ...]) -> _Compiled:
+def _compile(
+    queryset: QuerySet[Any],
+    using: str,
+    stand_ins: tuple[Any, ...],
+    kinds: tuple[type, ...],
+    *,
+    again: QuerySet[Any],
+    other_stand_ins: tuple[Any, ...],
+) -> _Compiled:
+    """Compile QUERYSET (built with STAND_INS) for USING, and AGAIN, the same query built with
+    OTHER_STAND_INS: the two must differ only in the parameters' slots. A value the query
+    works out from a parameter (``pk + 1``, ``now - timedelta(...)``), or a branch on one,
+    would otherwise be kept at its stand-in's value."""
     if queryset._prefetch_related_lookups:
         raise NotPreparable("prefetch_related is not supported")
     shape = _SHAPES.get(queryset._iterable_class)
@@ -138,21 +203,27 @@ def _compile(queryset: QuerySet[Any], using: str, stand_ins: tuple[Any, ...]) ->
         raise NotPreparable("only model instances and values_list() are supported")
     if queryset._known_related_objects:
         raise NotPreparable("querysets from a related manager's filter are not supported")
-    compiler = queryset.query.get_compiler(using=using)
-    sql, params = compiler.as_sql()
-    number = {(type(s), s): n for n, s in enumerate(stand_ins)}
-    slots = []
-    for position, value in enumerate(params):
-        n = number.get((type(value), value)) if isinstance(value, int | str) else None
-        if n is not None:
-            slots.append((position, n))
-        elif any(str(s) in str(value) for s in stand_ins):
-            raise NotPreparable(f"parameter {value!r} was changed on its way into the SQL")
-    missing = sorted(set(range(len(stand_ins))) - {n for _, n in slots})
-    if missing:
-        raise NotPreparable(f"parameters {missing} are not filter values of the query")
-    if any(str(s) in sql for s in stand_ins):
-        raise NotPreparable("a parameter was written into the SQL's text")
+    if queryset._db is not None or queryset._hints:
+        raise NotPreparable("a prepared query reads where the router sends it: no using()")
+    if queryset.query.select_for_update:
+        raise NotPreparable("select_for_update is checked when run, not prepared")
+    adapters = [_adapter(k, connections[using]) for k in kinds]
+    compiler, sql, params, slots = _sql_and_slots(queryset, using, stand_ins, adapters)
+    _, sql_again, params_again, slots_again = _sql_and_slots(
+        again, using, other_stand_ins, adapters
+    )
+    filled = {position for position, _, _ in slots}
+    if (
+        sql_again != sql
+        or slots_again != slots
+        or len(params_again) != len(params)
+        or any(
+            params_again[i] != params[i] or type(params_again[i]) is not type(params[i])
+            for i in range(len(params))
+            if i not in filled
+        )
+    ):
+        raise NotPreparable("the query changes with its parameters other than in their values")
     select, klass_info = compiler.select, compiler.klass_info
     fields = [s[0] for s in select[0 : compiler.col_count]]
     if compiler.has_composite_fields(fields):
@@ -181,10 +252,39 @@ def _compile(queryset: QuerySet[Any], using: str, stand_ins: tuple[Any, ...]) ->
     )
 
 
+def _sql_and_slots(
+    queryset: QuerySet[Any], using: str, stand_ins: tuple[Any, ...], adapters: list[Any]
+) -> tuple[Any, str, tuple[Any, ...], list[tuple[int, int, Any]]]:
+    """QUERYSET's compiler, SQL and parameters, and where each stand-in landed in them."""
+    compiler = queryset.query.get_compiler(using=using)
+    try:
+        sql, params = compiler.as_sql()
+    except (EmptyResultSet, FullResultSet) as exc:
+        # A stand-in outside a field's range (a positive field), or no query at all (none()).
+        raise NotPreparable(f"the query cannot be compiled with stand-ins ({exc!r})") from exc
+    # Each stand-in as the SQL's parameters hold it (a datetime adapted for the database).
+    sent = [s if a is None else a(s) for s, a in zip(stand_ins, adapters, strict=True)]
+    number = {(type(v), v): n for n, v in enumerate(sent)}
+    texts = {str(v) for v in (*stand_ins, *sent)}
+    slots = []
+    for position, value in enumerate(params):
+        n = number.get((type(value), value)) if isinstance(value, int | str | datetime) else None
+        if n is not None:
+            slots.append((position, n, adapters[n]))
+        elif any(t in str(value) for t in texts):
+            raise NotPreparable(f"parameter {value!r} was changed on its way into the SQL")
+    missing = sorted(set(range(len(stand_ins))) - {n for _, n, _ in slots})
+    if missing:
+        raise NotPreparable(f"parameters {missing} are not filter values of the query")
+    if any(t in sql for t in texts):
+        raise NotPreparable("a parameter was written into the SQL's text")
+    return compiler, sql, tuple(params), slots
+
+
 def _run(compiled: _Compiled, args: tuple[Any, ...], using: str, wrapper: Any) -> list[Any]:
     params = list(compiled.params)
-    for position, n in compiled.slots:
-        params[position] = args[n]
+    for position, n, adapt in compiled.slots:
+        params[position] = args[n] if adapt is None else adapt(args[n])
     with wrapper.cursor() as cursor:
         cursor.execute(compiled.sql, params)
         rows: Any = cursor.fetchall()

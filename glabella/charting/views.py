@@ -13,7 +13,7 @@ and void forms (services.amend / services.void).
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -22,19 +22,15 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.forms.boundfield import BoundField
-from django.forms.renderers import DjangoTemplates
 from django.forms.widgets import TextInput
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template import Context
-from django.template.base import render_value_in_context
-from django.template.defaultfilters import capfirst, stringformat
+from django.template.defaultfilters import capfirst
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
-from django.utils.safestring import SafeData, SafeString, mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from glabella.accounts.actor import Actor
@@ -55,6 +51,7 @@ from glabella.inventory import services as stock
 from glabella.inventory.models import Vial, VialState
 from glabella.patients.models import Patient
 from glabella.prepared import Prepared
+from glabella.web import plain_html
 from glabella.web.forms_util import apply_errors
 from glabella.web.templatetags.glabella_tags import units as fmt_units
 
@@ -130,103 +127,10 @@ def _int(value: Any) -> int | None:
 # the per-point rows, the form widgets and the URLs are written here in Python instead: the
 # same markup the templates wrote (test_page_cost compares them), made in a fraction of the time.
 
-_PLAIN = Context(autoescape=True)
-
-
-def _out(value: Any) -> str:
-    """What ``{{ value }}`` writes in a template: localized, as text, escaped."""
-    if type(value) is str:  # the common case, in short: a plain string is only escaped
-        return html.escape(value)
-    return str(render_value_in_context(value, _PLAIN))
-
-
-def _attr_value(value: Any) -> str:
-    """What ``{{ value|stringformat:'s' }}`` writes (the widget templates' attribute values)."""
-    if type(value) is str:
-        return html.escape(value)
-    text = stringformat(value, "s")
-    return _out(mark_safe(text) if isinstance(value, SafeData) else text)  # noqa: S308
-
-
-def _attrs_html(attrs: Mapping[str, Any]) -> str:
-    """django/forms/widgets/attrs.html."""
-    return "".join(
-        f" {_out(name)}" if value is True else f' {_out(name)}="{_attr_value(value)}"'
-        for name, value in attrs.items()
-        if value is not False
-    )
-
-
-def _input_html(widget: Mapping[str, Any]) -> str:
-    """django/forms/widgets/input.html (text, number, date, email, hidden)."""
-    value = widget["value"]
-    shown = "" if value is None else f' value="{_attr_value(value)}"'
-    return (
-        f'<input type="{_out(widget["type"])}" name="{_out(widget["name"])}"{shown}'
-        f"{_attrs_html(widget['attrs'])}>"
-    )
-
-
-def _textarea_html(widget: Mapping[str, Any]) -> str:
-    """django/forms/widgets/textarea.html."""
-    value = widget["value"]
-    return (
-        f'<textarea name="{_out(widget["name"])}"{_attrs_html(widget["attrs"])}>\n'
-        f"{_out(value) if value else ''}</textarea>"
-    )
-
-
-_OPTION_TEMPLATE = "django/forms/widgets/select_option.html"
-
-
-def _select_html(widget: Mapping[str, Any]) -> str | None:
-    """django/forms/widgets/select.html with select_option.html (None: another option kind)."""
-    out = [f'<select name="{_out(widget["name"])}"{_attrs_html(widget["attrs"])}>']
-    for group_name, options, _index in widget["optgroups"]:
-        if group_name:
-            out.append(f'\n  <optgroup label="{_out(group_name)}">')
-        for option in options:
-            if option["template_name"] != _OPTION_TEMPLATE:
-                return None
-            out.append(
-                f'\n  <option value="{_attr_value(option["value"])}"'
-                f"{_attrs_html(option['attrs'])}>{_out(option['label'])}</option>\n"
-            )
-        if group_name:
-            out.append("\n  </optgroup>")
-    out.append("\n</select>")
-    return "".join(out)
-
-
-_WIDGETS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
-    **{
-        f"django/forms/widgets/{kind}.html": _input_html
-        for kind in ("text", "number", "date", "email", "hidden")
-    },
-    "django/forms/widgets/textarea.html": _textarea_html,
-    "django/forms/widgets/select.html": _select_html,
-}
-
-
-class PlainWidgets(DjangoTemplates):
-    """Django's form renderer, with the input, textarea and select widgets written in Python
-    (exactly as their templates write them); every other template as before. A form opts in
-    with ``form.renderer = PLAIN_WIDGETS``."""
-
-    def render(self, template_name: str, context: dict[str, Any], request: Any = None) -> str:
-        write = _WIDGETS.get(template_name)
-        html = write(context["widget"]) if write is not None else None
-        if html is None:
-            return str(super().render(template_name, context, request))
-        return html.strip()
-
-
-PLAIN_WIDGETS = PlainWidgets()
-
-
-def _plain(form: Any) -> Any:
-    form.renderer = PLAIN_WIDGETS
-    return form
+# The form widgets (input, textarea, select) as Django's templates write them: glabella/web/
+# plain_html.py, shared with the other busy pages.
+_out, _attr_value, _input_html = plain_html.out, plain_html.attr_value, plain_html.input_html
+PLAIN_WIDGETS, _plain = plain_html.PLAIN_WIDGETS, plain_html.plain
 
 
 def _numbered_url(name: str, session_pk: int) -> Callable[[int], str]:
@@ -331,34 +235,73 @@ def _signed_point_rows(points: Iterable[InjectionPoint], *, vial_column: bool) -
 
 def _amend_rows(form: forms.AmendForm) -> SafeString:
     """The units rows of the amendment form (charting/signed.html)."""
+    write = _unbound_units_writer(form)
     rows = []
-    for p, bound in form.point_fields():
-        errors = list(bound.errors) if form.is_bound else []
+    for p, bound in form.point_fields(bound=write is None):
+        if write is not None:
+            the_id, field_html = write(p)
+            errors = []
+        else:
+            # A form sent back (with errors), or fields not alike: as Django writes them.
+            the_id, field_html = bound.id_for_label, conditional_escape(bound)
+            errors = list(bound.errors) if form.is_bound else []
         side = SIDE_WORDS.get(p.side, p.side).lower()
         rows.append(
-            f'          <tr><td>{p.number}</td><td><label for="{_e(bound.id_for_label)}">'
+            f'          <tr><td>{p.number}</td><td><label for="{_e(the_id)}">'
             f"{_e(capfirst(p.muscle))}, {_e(side)}</label></td>\n"
-            f'            <td class="{"has-error" if errors else ""}">{_units_input(bound)}'
+            f'            <td class="{"has-error" if errors else ""}">{field_html}'
             + "".join(f'<p class="error">{conditional_escape(e)}</p>' for e in errors)
             + "</td></tr>\n"
         )
     return SafeString("".join(rows))
 
 
-def _units_input(bound: BoundField) -> str:
-    """The units input of one point of the amendment form: what ``{{ bound }}`` writes.
-
-    On the page as it opens (an unbound form) it is written here from the field's own widget
-    and the attributes Django would give it (``build_widget_attrs``: required, and the id), as
-    the input template writes them; a form sent back with errors goes through Django."""
-    widget = bound.field.widget
-    if bound.form.is_bound or type(widget) is not TextInput or "id" in widget.attrs:
-        return str(conditional_escape(bound))
-    attrs = widget.build_attrs(widget.attrs, {**bound.build_widget_attrs({}), "id": bound.auto_id})
-    value = widget.format_value(bound.value())
-    return _input_html(
-        {"type": widget.input_type, "name": bound.html_name, "value": value, "attrs": attrs}
+def _field_kind(field: Any) -> tuple[Any, ...]:
+    """What makes two fields write the same input, but for their name and value."""
+    widget = field.widget
+    return (
+        type(field),
+        type(widget),
+        widget.attrs,
+        widget.is_localized,
+        field.required,
+        field.disabled,
+        field.help_text,
+        field.localize,
+        field.show_hidden_initial,
     )
+
+
+def _unbound_units_writer(form: forms.AmendForm) -> Callable[[Any], tuple[str, str]] | None:
+    """For the page as it opens (an unbound form, every point's field alike): a writer of a
+    point's input id and the input, what ``{{ bound }}`` writes, its fixed attributes worked
+    out once for all points. None otherwise: each field goes through :func:`_units_input`."""
+    names = [f"units_{p.number}" for p in form.points]
+    if form.is_bound or not names or form.prefix or "%s" not in str(form.auto_id):
+        return None
+    first = form.fields[names[0]]
+    kind = _field_kind(first)
+    if not isinstance(first.widget, TextInput) or kind[1].template_name != TextInput.template_name:
+        return None
+    if first.help_text or "id" in first.widget.attrs or first.show_hidden_initial:
+        return None
+    if any(_field_kind(form.fields[n]) != kind for n in names[1:]):
+        return None
+    # The attributes Django gives each input (build_widget_attrs: required, disabled), the same
+    # for alike fields; the id comes last, as _units_input adds it.
+    fixed = first.widget.build_attrs(first.widget.attrs, form[names[0]].build_widget_attrs({}))
+    tail, widget, auto_id = plain_html.attrs_html(fixed), first.widget, str(form.auto_id)
+    head = f'<input type="{_out(widget.input_type)}"'
+
+    def write(p: Any) -> tuple[str, str]:
+        name = f"units_{p.number}"
+        the_id = auto_id % name
+        field = form.fields[name]
+        value = widget.format_value(field.prepare_value(form.get_initial_for_field(field, name)))
+        shown = "" if value is None else f' value="{_attr_value(value)}"'
+        return the_id, f'{head} name="{_out(name)}"{shown}{tail} id="{_attr_value(the_id)}">'
+
+    return write
 
 
 _REGION_OPTIONS: dict[str, SafeString] = {}

@@ -24,6 +24,7 @@ from glabella.patients.forms import (
 from glabella.patients.models import HistoryItem, HistoryKind, Patient
 from glabella.prepared import Prepared
 from glabella.scheduling import booking
+from glabella.web import plain_html
 from glabella.web.forms_util import apply_errors
 
 
@@ -89,7 +90,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if actor.can("session.view"):
         context["sessions"] = charting_services.sessions_for(patient)
     if actor.can("appointment.view"):
-        context["appointments"] = list(booking.upcoming_for_patient(patient)[:10])
+        context["appointments"] = booking.next_appointments(patient)
     if actor.can("outcome.view"):
         context["fading_flags"] = durations.fading(patient)
     if clinical:
@@ -105,7 +106,9 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "closed_items": [
                     i for i in items if not i.is_active and i.kind != HistoryKind.OUTSIDE_TREATMENT
                 ],
-                "notes_form": NotesForm(initial={"clinical_notes": patient.clinical_notes}),
+                "notes_form": plain_html.plain(
+                    NotesForm(initial={"clinical_notes": patient.clinical_notes})
+                ),
                 "history_kinds": [
                     (k, label)
                     for k, label in HistoryKind.choices

@@ -30,6 +30,7 @@ from glabella.audit.models import Action
 from glabella.audit.services import record
 from glabella.clinical import indications
 from glabella.patients.models import Patient
+from glabella.prepared import Prepared
 from glabella.scheduling.models import (
     ACTIVE_STATUSES,
     DEFAULT_MINUTES,
@@ -544,14 +545,29 @@ def day_bounds(clinic: Clinic, day: date) -> tuple[datetime, datetime]:
 
 
 def upcoming_for_patient(patient: Patient, now: datetime | None = None) -> QuerySet[Appointment]:
-    now = now or timezone.now()
+    return _upcoming(patient.organization_id, patient.pk, now or timezone.now())
+
+
+def _upcoming(org: int, patient: int, now: datetime) -> QuerySet[Appointment]:
     return (
-        Appointment.objects.filter(organization_id=patient.organization_id, patient=patient)
+        Appointment.objects.filter(organization_id=org, patient_id=patient)
         .filter(Q(ends_at__gte=now))
         .exclude(status=AppointmentStatus.CANCELLED)
         .select_related("practitioner", "clinic", "room")
         .order_by("starts_at")
     )
+
+
+# The patient's page lists the next ten on every opening: compiled once (glabella/prepared.py).
+_NEXT_TEN = Prepared(
+    lambda org, patient, now: _upcoming(org, patient, now)[:10], kinds=(int, int, datetime)
+)
+
+
+def next_appointments(patient: Patient, now: datetime | None = None) -> list[Appointment]:
+    """The patient's next ten appointments not cancelled (ending from NOW on), soonest first,
+    with their practitioner, clinic and room."""
+    return _NEXT_TEN(patient.organization_id, patient.pk, now or timezone.now())
 
 
 def member_of(user: User, clinic: Clinic) -> bool:

@@ -22,6 +22,7 @@ from glabella.charting.tests.conftest import ready_to_sign
 from glabella.clinical import protocols
 from glabella.inventory import services as stock
 from glabella.inventory.tests.helpers import receive_botox_cosmetic
+from glabella.web import plain_html
 
 PREEMPT = "chronic-migraine-preempt"
 
@@ -341,6 +342,24 @@ def test_the_amendment_rows_are_the_rows_the_template_wrote(consented):
         old_form.is_valid()
         assert _same_html(views._amend_rows(form), _old(OLD_AMEND_ROWS, amend_form=old_form))
     assert 'aria-invalid="true"' in views._amend_rows(bound)
+    # The page as it opens takes the quick writer; the form sent back goes through Django.
+    assert views._unbound_units_writer(unbound) is not None
+    assert views._unbound_units_writer(bound) is None
+
+
+def test_amendment_fields_not_alike_are_written_by_django_and_still_right(consented):
+    world = consented
+    signed = _signed(world, _preempt_draft(world, 3))
+    form = views._plain(forms.AmendForm(session=signed))
+    form.fields["units_2"].help_text = "Whole or half units"  # aria-describedby, its own id
+    form.fields["units_3"].disabled = True
+    assert views._unbound_units_writer(form) is None
+    old_form = forms.AmendForm(session=signed)
+    old_form.fields["units_2"].help_text = "Whole or half units"
+    old_form.fields["units_3"].disabled = True
+    rows = views._amend_rows(form)
+    assert _same_html(rows, _old(OLD_AMEND_ROWS, amend_form=old_form))
+    assert 'aria-describedby="id_units_2_helptext"' in rows and "disabled" in rows
 
 
 def test_the_region_options_are_the_options_the_template_wrote():
@@ -405,7 +424,7 @@ class Every(Form):
 )
 def test_plain_widgets_write_what_the_widget_templates_write(data):
     initial = {"number": Decimal("2.50"), "day": date(2026, 1, 2), "size": 50, "text": "é"}
-    plain = views._plain(Every(data, initial=initial))
+    plain = plain_html.plain(Every(data, initial=initial))
     usual = Every(data, initial=initial, renderer=DjangoTemplates())
     if data is not None:
         plain.is_valid()
@@ -422,17 +441,17 @@ def test_plain_widgets_write_safe_and_lazy_values_as_the_templates_do():
         choices=[(1, gettext_lazy("One")), (2, mark_safe("<i>two</i>"))],
     )
     for value in (1, "2", None):
-        assert widget.render("w", value, renderer=views.PLAIN_WIDGETS) == widget.render(
+        assert widget.render("w", value, renderer=plain_html.PLAIN_WIDGETS) == widget.render(
             "w", value, renderer=DjangoTemplates()
         )
     area = widgets.Textarea(attrs={"data-s": mark_safe("&amp;")})
     for value in ("", mark_safe("<p>"), 12):
-        assert area.render("t", value, renderer=views.PLAIN_WIDGETS) == area.render(
+        assert area.render("t", value, renderer=plain_html.PLAIN_WIDGETS) == area.render(
             "t", value, renderer=DjangoTemplates()
         )
     # Other widgets are drawn by their templates, as before.
     radio = widgets.RadioSelect(choices=[(1, "a"), (2, "b")])
-    assert radio.render("r", 1, renderer=views.PLAIN_WIDGETS) == radio.render(
+    assert radio.render("r", 1, renderer=plain_html.PLAIN_WIDGETS) == radio.render(
         "r", 1, renderer=DjangoTemplates()
     )
 

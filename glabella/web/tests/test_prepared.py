@@ -8,9 +8,13 @@ related records loaded with them."""
 
 from __future__ import annotations
 
+import importlib
 import itertools
-from datetime import UTC, datetime, timedelta
+import warnings
+import zoneinfo
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +22,9 @@ from django.db import connection
 from django.db.models import Model
 from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+import glabella
 
 # The modules that make the app's prepared queries (importing them registers the queries).
 from glabella.charting import services as charting_services
@@ -25,12 +32,15 @@ from glabella.charting import views as charting_views
 from glabella.charting.models import Override, TreatmentSession
 from glabella.consent import services as consent_services  # noqa: F401
 from glabella.inventory import services as stock_services  # noqa: F401
+from glabella.inventory.models import Vial
 from glabella.outcomes import durations
 from glabella.outcomes.models import EffectReturn
 from glabella.patients import services as patient_services  # noqa: F401
 from glabella.patients import views as patient_views
 from glabella.patients.models import Patient
 from glabella.prepared import NotPreparable, Prepared
+from glabella.scheduling import booking
+from glabella.scheduling.models import Appointment
 from glabella.web import demo
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -94,7 +104,19 @@ def demo_org(db):
 def _candidates(org) -> dict[str, list[Any]]:
     """The values each named parameter of the app's prepared queries is tried with."""
     sessions = TreatmentSession.objects.filter(organization=org)
+    starts = sorted(Appointment.objects.filter(organization=org).values_list("ends_at", flat=True))
+    assert starts, "the demo has no appointments"
+    london = zoneinfo.ZoneInfo("Europe/London")
     return {
+        # Moments before, among and after the demo's appointments, in UTC and in summer time in
+        # London (another offset), and one exactly on an appointment's end (>= includes it).
+        "now": [
+            starts[0] - timedelta(days=400),
+            starts[len(starts) // 2].astimezone(london),
+            starts[-1],
+            starts[-1] + timedelta(microseconds=1),
+            datetime(2026, 7, 1, 12, 0, 0, 500, tzinfo=london),
+        ],
         "org": [org.pk],
         "session": list(sessions.values_list("pk", flat=True)),
         "patient": list(Patient.objects.filter(organization=org).values_list("pk", flat=True)),
@@ -108,6 +130,19 @@ def _names(prepared: Prepared[Any]) -> tuple[str, ...]:
     return code.co_varnames[: code.co_argcount]
 
 
+def _the_apps() -> list[Prepared[Any]]:
+    """The app's prepared queries (not those the tests make, some of them refused on purpose):
+    every module of the app that makes one is imported first, so a new one is not missed."""
+    root = Path(glabella.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root.parent)
+        if "tests" in relative.parts or "migrations" in relative.parts:
+            continue
+        if path.name != "prepared.py" and "Prepared(" in path.read_text(encoding="utf-8"):
+            importlib.import_module(".".join(relative.with_suffix("").parts))
+    return [p for p in Prepared.every if ".tests." not in p.build.__module__]
+
+
 def test_the_app_prepares_the_pages_queries():
     """The registry the next test walks holds the queries of the chart and the patient."""
     for made in (
@@ -115,14 +150,15 @@ def test_the_app_prepares_the_pages_queries():
         charting_services._LIVE_POINTS,
         patient_views._PATIENT_PAGE,
         durations._PATIENT_SESSIONS,
+        booking._NEXT_TEN,
     ):
-        assert made in Prepared.every
-    assert len(Prepared.every) >= 10
+        assert made in _the_apps()
+    assert len(_the_apps()) >= 11
 
 
 def test_every_prepared_query_gives_what_its_queryset_gives(demo_org):
     values = _candidates(demo_org)
-    for prepared in Prepared.every:
+    for prepared in _the_apps():
         names = _names(prepared)
         unknown = set(names) - set(values)
         assert not unknown, f"add test values for the parameters {unknown} of {names}"
@@ -157,10 +193,10 @@ def test_a_prepared_query_is_compiled_once_per_connection_then_only_run(demo_org
     a, b = Patient.objects.filter(organization=demo_org, sessions__isnull=False).distinct()[:2]
     compiled.clear()
     first = query(demo_org.pk, a.pk)
-    assert len(compiled) == 1
+    assert len(compiled) == 2  # with each set of stand-ins, the second a check of the first
     with CaptureQueriesContext(connection) as seen:
         second = query(demo_org.pk, b.pk)
-    assert len(compiled) == 1, "compiled again"
+    assert len(compiled) == 2, "compiled again"
     assert len(seen.captured_queries) == 1
     assert {s.patient_id for s in first} == {a.pk} and {s.patient_id for s in second} == {b.pk}
     assert all(s.patient == b for s in second)
@@ -188,6 +224,32 @@ def test_values_that_are_not_ids_take_the_ordinary_way(demo_org):
             "changed on its way",
         ),
         (lambda org: Patient.objects.filter(organization_id=org).values("pk"), None, "values"),
+        # A value worked out from a parameter also used as it is: caught by the second compile.
+        (
+            lambda org: Patient.objects.filter(organization_id=org).exclude(pk=org + 1),
+            None,
+            "changes with its parameters",
+        ),
+        (
+            lambda now: Patient.objects.filter(
+                updated_at__gte=now, created_at__lte=now + timedelta(days=7)
+            ),
+            (datetime,),
+            "changes with its parameters",
+        ),
+        # A stand-in no positive field can hold (the ORM drops such a condition).
+        (lambda org: Vial.objects.filter(organization_id=org, units=org), None, "stand-ins"),
+        (lambda org: Patient.objects.filter(organization_id=org).none(), None, "stand-ins"),
+        (
+            lambda org: Patient.objects.using("default").filter(organization_id=org),
+            None,
+            "using",
+        ),
+        (
+            lambda org: Patient.objects.filter(organization_id=org).select_for_update(),
+            None,
+            "select_for_update",
+        ),
         (
             lambda org: Patient.objects.filter(organization_id=org).prefetch_related("history"),
             None,
@@ -197,13 +259,14 @@ def test_values_that_are_not_ids_take_the_ordinary_way(demo_org):
 )
 def test_what_cannot_be_prepared_is_refused_when_compiled(db, build, kinds, words):
     query = Prepared(build, kinds=kinds)
+    value = {(str,): "x", (datetime,): NOW}.get(kinds, 1)
     with pytest.raises(NotPreparable, match=words):
-        query(*(["x"] if kinds == (str,) else [1]))
+        query(value)
 
 
-def test_parameters_are_ids_or_strings_and_few():
+def test_parameters_are_ids_strings_or_datetimes_and_few():
     with pytest.raises(NotPreparable):
-        Prepared(lambda when: Patient.objects.filter(updated_at__gte=when), kinds=(datetime,))
+        Prepared(lambda day: Patient.objects.filter(date_of_birth=day), kinds=(date,))
     with pytest.raises(NotPreparable):
         Prepared(lambda *ids: Patient.objects.filter(pk__in=ids), kinds=(int,) * 9)
 
@@ -217,3 +280,62 @@ def test_a_session_and_its_points_keep_the_session_in_hand(demo_org, django_asse
     overrides = charting_services.session_overrides(session)
     with django_assert_num_queries(0):
         assert all(o.session is session for o in overrides)
+
+
+def test_a_datetime_goes_in_as_the_field_sends_it_and_a_naive_one_takes_the_orm(demo_org):
+    """Aware datetimes in any zone find what the queryset finds (the database gets the value
+    as a DateTimeField adapts it: on SQLite UTC text, on PostgreSQL the datetime); a naive
+    one is not prepared for, and the ORM reads it as it always does (in the server's zone,
+    with its warning)."""
+    appointment = Appointment.objects.filter(organization=demo_org).order_by("ends_at").first()
+    org, patient = demo_org.pk, appointment.patient_id
+    query = booking._NEXT_TEN
+    for now in (
+        appointment.ends_at,
+        appointment.ends_at.astimezone(zoneinfo.ZoneInfo("Pacific/Kiritimati")),
+        appointment.ends_at + timedelta(microseconds=1),
+    ):
+        assert [a.pk for a in query(org, patient, now)] == [
+            a.pk for a in query.build(org, patient, now)
+        ]
+    assert appointment in query(org, patient, appointment.ends_at)
+    assert appointment not in query(org, patient, appointment.ends_at + timedelta(seconds=1))
+    naive = appointment.ends_at.astimezone(UTC).replace(tzinfo=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "received a naive datetime"
+        assert query(org, patient, naive) == list(query.build(org, patient, naive))
+
+
+def test_a_datetime_made_into_something_else_is_refused(db):
+    # Compared with a date field, a datetime becomes a date on its way in: not the value.
+    query = Prepared(
+        lambda when: Patient.objects.filter(date_of_birth__lte=when), kinds=(datetime,)
+    )
+    with pytest.raises(NotPreparable):
+        query(datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_an_id_too_large_for_any_column_finds_nothing_as_the_orm_does(demo_org):
+    # A URL's <int:pk> takes any number of digits; SQLite's driver refuses past 64 bits.
+    query = patient_views._PATIENT_PAGE
+    for huge in (2**63, -(2**63) - 1, 10**30):
+        assert query(demo_org.pk, huge) == [] == list(query.build(demo_org.pk, huge))
+
+
+def test_the_active_time_zone_is_part_of_what_is_kept(demo_org):
+    """A query with __date is compiled for each zone it runs in: in UTC+14 a moment of
+    05:00 UTC on 2 March is on the 2nd, in UTC-11 on the 1st."""
+    patient = Patient.objects.filter(organization=demo_org).first()
+    Patient.objects.filter(pk=patient.pk).update(created_at=datetime(2026, 3, 2, 5, tzinfo=UTC))
+    query = Prepared(
+        lambda org: Patient.objects.filter(
+            organization_id=org, created_at__date=date(2026, 3, 2)
+        ).values_list("pk", flat=True)
+    )
+    found = {}
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago", "Pacific/Kiritimati"):
+        with timezone.override(zoneinfo.ZoneInfo(zone)):
+            ours = query(demo_org.pk)
+            assert ours == list(query.build(demo_org.pk)), zone
+            found[zone] = patient.pk in ours
+    assert found == {"Pacific/Kiritimati": True, "Pacific/Pago_Pago": False}
