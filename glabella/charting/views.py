@@ -165,15 +165,31 @@ def _vial_cell(p: InjectionPoint, empty: str) -> str:
     )
 
 
+# The cells of a point that depend only on where it is (muscle, area, diagram, side, depth),
+# written once per process for each such place: a protocol's sites come back on every chart.
+# Bounded, as muscles may be typed in.
+_PLACE_CELLS: dict[tuple[str, str, str, str, str], tuple[str, str]] = {}
+_PLACE_CELLS_MOST = 5000
+
+
 def _point_cells(p: InjectionPoint) -> str:
     """Number, muscle, side, units and depth of a point: the cells both points tables share."""
+    place = (p.muscle, p.area, p.diagram, p.side, p.depth)
+    cells = _PLACE_CELLS.get(place)
+    if cells is None:
+        cells = (
+            f"<td>{_e(capfirst(p.muscle))}"
+            f'<span class="cell-sub">{_e(area_label(p.area))} · '
+            f"{_e(_diagram_title(p.diagram))}</span>"
+            f"</td><td>{_e(SIDE_WORDS.get(p.side, p.side))}</td>",
+            f'<td><abbr title="{_e(DEPTH_WORDS.get(p.depth, p.depth))}">{_e(p.depth)}</abbr></td>',
+        )
+        if len(_PLACE_CELLS) < _PLACE_CELLS_MOST:
+            _PLACE_CELLS[place] = cells
+    where, depth = cells
     return (
-        f'<td><span class="point-badge">{p.number}</span></td>'
-        f"<td>{_e(capfirst(p.muscle))}"
-        f'<span class="cell-sub">{_e(area_label(p.area))} · {_e(_diagram_title(p.diagram))}</span>'
-        f"</td><td>{_e(SIDE_WORDS.get(p.side, p.side))}</td>"
-        f'<td class="num"><b>{_e(fmt_units(p.units))} U</b></td>'
-        f'<td><abbr title="{_e(DEPTH_WORDS.get(p.depth, p.depth))}">{_e(p.depth)}</abbr></td>'
+        f'<td><span class="point-badge">{p.number}</span></td>{where}'
+        f'<td class="num"><b>{_e(fmt_units(p.units))} U</b></td>{depth}'
     )
 
 

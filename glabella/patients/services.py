@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, transaction
@@ -276,7 +276,22 @@ def view_patient_list(actor: Actor, patients: list[Patient], where: str, query: 
     )
 
 
-def search_patients(actor: Actor, query: str, limit: int = 25) -> SearchResults | QuerySet[Patient]:
+RESULT_FIELDS = (
+    "id",
+    "organization_id",
+    "family_name",
+    "given_name",
+    "date_of_birth",
+    "phone",
+    "email",
+)
+"""What the search results list shows of each patient (patients/_results.html), and their
+organization (every check of a patient reads it): the list reads only these."""
+
+
+def search_patients(
+    actor: Actor, query: str, limit: int = 25, *, fields: Sequence[str] | None = None
+) -> SearchResults | QuerySet[Patient]:
     """Find by name, date of birth (DD/MM/YYYY or YYYY-MM-DD), phone digits or e-mail.
 
     Every word must match: a date the date of birth, a word with "@" part of the e-mail, four
@@ -288,18 +303,25 @@ def search_patients(actor: Actor, query: str, limit: int = 25) -> SearchResults 
     organization's search index in order and stop at LIMIT. Either way the ids come first,
     from an index, then the rows of those LIMIT patients, in the same statement
     (:func:`search_sql`): one query; on SQLite the trigram lookup first asks the FTS table for
-    its candidates (two).
+    its candidates (two). On PostgreSQL phone digits alone are one level: the rows are read
+    with the condition, and the planner chooses between the trigram index and the walk.
 
     The patients are read when first needed (:class:`SearchResults`): all of them when
     iterated; counted, then one page, when counted and sliced (the API's paging, whose LIMIT
     is large).
+
+    FIELDS: read only these of each patient (the others are deferred, as ``only()`` leaves
+    them: read from the database when first used); every field unless given.
     """
     actor.require("patient.view_contact")
+    names = _fields(fields)
     query = query.strip()
     if not query:
         qs = Patient.objects.for_org(actor.organization)
+        if fields is not None:
+            qs = qs.only(*names)
         return qs.order_by("-updated_at")[:limit]
-    return SearchResults(actor.organization.pk, query, limit)
+    return SearchResults(actor.organization.pk, query, limit, names)
 
 
 class SearchResults(Sequence[Patient]):
@@ -308,14 +330,17 @@ class SearchResults(Sequence[Patient]):
     slice before that reads only its rows (LIMIT/OFFSET on the same statement), as a
     queryset would."""
 
-    def __init__(self, organization_id: int, query: str, limit: int) -> None:
+    def __init__(
+        self, organization_id: int, query: str, limit: int, fields: tuple[str, ...] | None = None
+    ) -> None:
         self._organization_id = organization_id
         self._query = query
         self._limit = limit
-        self._statement: tuple[str, list[Any]] | None = None
+        self._fields = fields or _fields(None)
+        self._statement: _Statement | None = None
         self._cache: list[Patient] | None = None
 
-    def _sql(self) -> tuple[str, list[Any]]:
+    def _sql(self) -> _Statement:
         if self._statement is None:
             self._statement = _search_statement(self._organization_id, self._query, self._limit)
         return self._statement
@@ -326,11 +351,11 @@ class SearchResults(Sequence[Patient]):
         return self._cache
 
     def _read(self, start: int, stop: int) -> list[Patient]:
-        ids, params = self._sql()
         stop = min(stop, self._limit)
         if stop <= start:
             return []
-        return _patients(_rows_sql(ids), [*params, self._organization_id, stop - start, start])
+        sql, params = _rows_statement(self._sql(), self._organization_id, self._fields)
+        return _patients(sql, [*params, stop - start, start], self._fields)
 
     def __iter__(self) -> Iterator[Patient]:
         return iter(self._all())
@@ -341,7 +366,7 @@ class SearchResults(Sequence[Patient]):
     def __len__(self) -> int:
         if self._cache is not None:
             return len(self._cache)
-        ids, params = self._sql()
+        ids, params, _ = self._sql()
         with connections["default"].cursor() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM ({ids}) found", params)  # noqa: S608
             (count,) = cursor.fetchone()
@@ -367,31 +392,58 @@ def search_sql(
 ) -> tuple[str, list[Any]]:
     """The statement that reads the first LIMIT patients of ORGANIZATION_ID matching QUERY
     (not empty), in order, every column, and its parameters."""
-    ids, params = _search_statement(organization_id, query, limit, using)
-    return _rows_sql(ids), [*params, organization_id, limit, 0]
+    statement = _search_statement(organization_id, query, limit, using)
+    sql, params = _rows_statement(statement, organization_id, _fields(None))
+    return sql, [*params, limit, 0]
 
 
-def _rows_sql(ids: str) -> str:
+class _Statement(NamedTuple):
+    """A search's first matches: IDS, the statement of their ids in order (with PARAMS), and
+    DIRECT, when the rows are best read by the same condition in one level (the condition
+    on patients_patient, the organization's included, and its parameters)."""
+
+    ids: str
+    params: list[Any]
+    direct: tuple[str, list[Any]] | None
+
+
+def _rows_statement(
+    statement: _Statement, organization_id: int, fields: tuple[str, ...]
+) -> tuple[str, list[Any]]:
+    """The statement reading the rows (FIELDS) of STATEMENT's matches, in order, and its
+    parameters but the last two (the LIMIT and the OFFSET)."""
+    if statement.direct is not None:
+        where, params = statement.direct
+        return (
+            f"SELECT {_columns(fields)} FROM {_TABLE} WHERE {where} "  # noqa: S608
+            f"ORDER BY {_ORDER} LIMIT %s OFFSET %s",
+            params,
+        )
     # The ids of the first matches, in order, come from an index, reading no rows; this
     # reads those few rows. The organization is required again, as an expression
     # (organization_id + 0) no index serves: the planner fetches those ids by key instead of
     # walking the organization's index once more.
     return (
-        f'SELECT {_columns()} FROM {_TABLE} WHERE {_TABLE}."id" IN ({ids}) '  # noqa: S608
-        f'AND ({_TABLE}."organization_id" + 0) = %s ORDER BY {_ORDER} LIMIT %s OFFSET %s'
+        f"SELECT {_columns(fields)} FROM {_TABLE} "  # noqa: S608
+        f'WHERE {_TABLE}."id" IN ({statement.ids}) '
+        f'AND ({_TABLE}."organization_id" + 0) = %s ORDER BY {_ORDER} LIMIT %s OFFSET %s',
+        [*statement.params, organization_id],
     )
 
 
-def _patients(sql: str, params: list[Any], using: str = "default") -> list[Patient]:
-    """The patients of SQL (every column, in the model's order), as the ORM loads them: each
-    value through the database's and the field's converters, then ``from_db``."""
+def _patients(
+    sql: str, params: list[Any], fields: tuple[str, ...], using: str = "default"
+) -> list[Patient]:
+    """The patients of SQL (the columns of FIELDS, in the model's order), as the ORM loads
+    them: each value through the database's and the field's converters, then ``from_db``
+    (which defers the fields not read)."""
     wrapper = connections[using]
     with wrapper.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not rows:
         return []
-    converters = _converters(wrapper)
+    converters = _converters(wrapper, fields)
     if converters:
         rows = [list(row) for row in rows]
         for row in rows:
@@ -400,28 +452,43 @@ def _patients(sql: str, params: list[Any], using: str = "default") -> list[Patie
                 for convert in functions:
                     value = convert(value, column, wrapper)
                 row[i] = value
-    names = _field_names()
-    return [Patient.from_db(using, names, row) for row in rows]
+    return [Patient.from_db(using, fields, row) for row in rows]
 
 
-def _converters(wrapper: Any) -> list[tuple[int, list[Any], Any]]:
-    """(column, converters, expression) of every patient column that has converters on the
+def _converters(wrapper: Any, fields: tuple[str, ...]) -> list[tuple[int, list[Any], Any]]:
+    """(column, converters, expression) of every column of FIELDS that has converters on the
     database behind WRAPPER (as SQLCompiler.get_converters finds them). Kept per connection."""
-    known = getattr(wrapper, "_glabella_patient_converters", None)
+    kept: dict[tuple[str, ...], Any] = wrapper.__dict__.setdefault(
+        "_glabella_patient_converters", {}
+    )
+    known = kept.get(fields)
     if known is None:
         known = []
-        for i, field in enumerate(Patient._meta.concrete_fields):
-            column = field.get_col(Patient._meta.db_table)
+        by_name = {f.attname: f for f in Patient._meta.concrete_fields}
+        for i, name in enumerate(fields):
+            column = by_name[name].get_col(Patient._meta.db_table)
             functions = wrapper.ops.get_db_converters(column) + column.get_db_converters(wrapper)
             if functions:
                 known.append((i, functions, column))
-        wrapper._glabella_patient_converters = known
+        kept[fields] = known
     return known  # type: ignore[no-any-return]
 
 
 @functools.cache
-def _field_names() -> tuple[str, ...]:
+def _all_fields() -> tuple[str, ...]:
     return tuple(f.attname for f in Patient._meta.concrete_fields)
+
+
+def _fields(fields: Sequence[str] | None) -> tuple[str, ...]:
+    """FIELDS (attribute names, "id" for the key) in the model's order, the key and the
+    organization always among them; every field when None."""
+    if fields is None:
+        return _all_fields()
+    wanted = {"id", "organization_id", *fields}
+    unknown = wanted - set(_all_fields())
+    if unknown:
+        raise ValueError(f"not fields of a patient: {sorted(unknown)}")
+    return tuple(name for name in _all_fields() if name in wanted)
 
 
 _TABLE = '"patients_patient"'
@@ -429,7 +496,7 @@ _TABLE = '"patients_patient"'
 
 def _search_statement(
     organization_id: int, query: str, limit: int, using: str = "default"
-) -> tuple[str, list[Any]]:
+) -> _Statement:
     """The ids of the first LIMIT patients of ORGANIZATION_ID matching QUERY (not empty), in
     order, as a subquery, and its parameters. Written by hand with the
     database's own lookups (``contains``/``icontains`` as the ORM writes them: the same
@@ -461,26 +528,39 @@ def _search_statement(
             like("name_key", "contains", key)
             parts.append(("name_key", key))
     condition = " AND ".join(where)
+    plain = (
+        f'SELECT {_TABLE}."id" FROM {_TABLE} '  # noqa: S608
+        f'WHERE {_TABLE}."organization_id" = %s AND {condition} '
+        f"ORDER BY {_ORDER} LIMIT %s",
+        [organization_id, *params, limit],
+    )
+    if (
+        parts
+        and connections[using].vendor == "postgresql"
+        and all(column == "phone_digits" for column, _ in parts)
+    ):
+        # Phone digits, no name: PostgreSQL's planner picks well between the trigram index
+        # (a rare number, few rows to sort) and the walk of the organization in name order
+        # (common digits, which sit anywhere in the alphabet, so the walk soon finds LIMIT),
+        # in one level, the rows read with the condition.
+        where = f'{_TABLE}."organization_id" = %s AND {condition}'
+        return _Statement(*plain, direct=(where, [organization_id, *params]))
     ids = _indexed_rows(using, organization_id, condition, params, parts, limit)
     if ids is None:
         # No word long enough for the substring index: walk the organization's search index
         # (patient_org_family_given: in order, with every searched column) and stop at LIMIT.
-        ids = (
-            f'SELECT {_TABLE}."id" FROM {_TABLE} '  # noqa: S608
-            f'WHERE {_TABLE}."organization_id" = %s AND {condition} '
-            f"ORDER BY {_ORDER} LIMIT %s",
-            [organization_id, *params, limit],
-        )
-    return ids
+        ids = plain
+    return _Statement(*ids, direct=None)
 
 
 _ORDER = f'{_TABLE}."family_name", {_TABLE}."given_name", {_TABLE}."id"'
 
 
 @functools.cache
-def _columns() -> str:
-    """Every column of a patient, for the raw query that builds the instances."""
-    return ", ".join(f'{_TABLE}."{f.column}"' for f in Patient._meta.concrete_fields)
+def _columns(fields: tuple[str, ...]) -> str:
+    """The columns of FIELDS, for the raw query that builds the instances."""
+    by_name = {f.attname: f for f in Patient._meta.concrete_fields}
+    return ", ".join(f'{_TABLE}."{by_name[name].column}"' for name in fields)
 
 
 def _indexed_rows(

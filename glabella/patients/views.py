@@ -37,7 +37,7 @@ def _patient(request: HttpRequest, pk: int) -> Patient:
 def patient_list(request: HttpRequest) -> HttpResponse:
     actor = Actor.from_request(request)
     query = request.GET.get("q", "")
-    patients = list(services.search_patients(actor, query))
+    patients = list(services.search_patients(actor, query, fields=services.RESULT_FIELDS))
     services.view_patient_list(actor, patients, "search", query)
     context = {"patients": patients, "q": query}
     if request.headers.get("HX-Request"):

@@ -387,6 +387,16 @@ def test_a_rare_phone_substring_is_found_through_the_trigram_index(world):
         assert "patient_org_family_given" not in plan and "SCAN patients_patient" not in plan
     else:
         assert "patient_phone_digits_trgm" in plan, plan
+        # Phone digits alone: one level, the rows read with the condition (the planner picks
+        # the index); a name keeps its fence (below).
+        phone_sql, _ = services.search_sql(world.org.pk, typed, 25)
+        assert " IN (" not in phone_sql and "MATERIALIZED" not in phone_sql, phone_sql
+        name_sql, _ = services.search_sql(world.org.pk, "many", 25)
+        assert "MATERIALIZED" in name_sql, name_sql
+        # Digits every patient has: found in order, as the scan finds them.
+        assert [p.pk for p in services.search_patients(actor, "07800")] == _plain_scan(
+            actor, "07800", 25
+        )
     common = _plan(actor, "many")
     if connection.vendor == "sqlite":
         # A word in FTS_MOST patients or more: the walk of the search index, in order,
@@ -575,3 +585,42 @@ def test_results_are_counted_and_paged_in_the_database_as_a_queryset_would(world
                 assert [p.pk for p in results] == expected == [p.pk for p in results]
                 assert results[1:3] == list(results)[1:3] and bool(results) == bool(expected)
             assert len(queries) == 1
+
+
+def test_the_results_list_reads_only_what_it_shows(world):
+    """The list asks for RESULT_FIELDS: the same patients in the same order, those values as
+    the ORM loads them, the rest deferred; and the page then reads nothing more per patient
+    (a deferred field used by the list would cost one query per row)."""
+    _population(world)
+    actor = world.actor()
+    for query in ("kowal", "7700", "ko", "01/01/1950", ""):
+        whole = list(services.search_patients(actor, query))
+        some = list(services.search_patients(actor, query, fields=services.RESULT_FIELDS))
+        assert [p.pk for p in some] == [p.pk for p in whole], query
+        for ours, full in zip(some, whole, strict=True):
+            assert ours.get_deferred_fields() == (
+                {f.attname for f in Patient._meta.concrete_fields} - set(services.RESULT_FIELDS)
+            )
+            for name in services.RESULT_FIELDS:
+                assert (getattr(ours, name), type(getattr(ours, name))) == (
+                    getattr(full, name),
+                    type(getattr(full, name)),
+                ), name
+    with pytest.raises(ValueError, match="not fields of a patient"):
+        services.search_patients(actor, "kowal", fields=["nope"])
+    # The page: a search of many rows costs what a search of one costs (after a first
+    # request, which saves the session and finds whether the FTS index is there).
+    services.create_patient(
+        actor,
+        {"given_name": "Zebedee", "family_name": "Quuxley", "date_of_birth": date(1970, 1, 1)},
+    )
+    client = world.client("front_desk")
+    client.get("/patients/", {"q": "kowal"}, HTTP_HX_REQUEST="true")
+    counts = {}
+    for query in ("kowal", "quuxley"):
+        with CaptureQueriesContext(connection) as seen:
+            answer = client.get("/patients/", {"q": query}, HTTP_HX_REQUEST="true")
+        assert answer.status_code == 200
+        counts[query] = (len(seen.captured_queries), answer.content.decode().count("<tr><td>"))
+    assert counts["quuxley"][1] == 1 and counts["kowal"][1] >= 5, counts
+    assert counts["kowal"][0] == counts["quuxley"][0], counts

@@ -23,6 +23,9 @@ from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString
 
+from glabella.accounts.roles import can
+from glabella.patients.templatetags.breakglass_tags import unreviewed_break_glass
+
 register = template.Library()
 
 # (URL configuration, prefix, name, number of arguments) -> the text around the arguments,
@@ -79,3 +82,99 @@ def fixed_url(name: str, *args: Any) -> SafeString:
     if parts is None or not all(type(a) is int and a >= 0 for a in args):
         return SafeString(conditional_escape(reverse(name, args=args)))
     return SafeString(_join(parts, args))  # the parts are escaped; digits need no escaping
+
+
+# --- the menu -------------------------------------------------------------------------------
+#
+# The menu of every page (web/base.html), written here: about forty template tags a page
+# before. What it shows depends on the member's role and on which page is open, so each
+# (role, page) menu is written once per process; only the count of break-glass accesses not
+# yet reviewed (for the roles that read the log) is asked on every page, as before.
+# test_main_nav compares it with the template it replaced, for every role and page.
+
+_MENUS: dict[tuple[object, ...], tuple[str, str]] = {}
+
+
+def _link(name: str, label: str, current: bool, extra: str = "") -> str:
+    here = 'aria-current="page"' if current else ""
+    return f'<a href="{fixed_url(name)}" {here}>{label}{extra}</a>'
+
+
+def _menu(role: str | None, app: str, page: str) -> tuple[str, str]:
+    """The menu for ROLE on the page APP:PAGE, as the text before and after the break-glass
+    count (the count's place is empty for roles without the log)."""
+
+    def may(permission: str) -> bool:
+        return can(role, permission)
+
+    lines = [_link("patients:list", "Patients", app == "patients")]
+    if may("appointment.view"):
+        lines.append(
+            _link("scheduling:day", "Calendar", page in ("day", "week", "book", "appointment"))
+            + "\n      "
+            + _link("scheduling:recalls", "Recalls", page in ("recalls", "cycles"))
+            + "\n      "
+            + _link("scheduling:messages", "Messages", page in ("messages", "message_templates"))
+        )
+    else:
+        lines.append("")
+    lines.append(
+        _link("inventory:overview", "Stock", app == "inventory") if may("stock.view") else ""
+    )
+    lines.append(
+        _link("outcomes:cohort", "Outcomes", app == "outcomes" and page == "cohort")
+        if may("outcome.view")
+        else ""
+    )
+    lines.append(
+        _link("consent:templates", "Consent forms", app == "consent") if may("consent.view") else ""
+    )
+    lines.append(
+        _link("interop:import", "Import", app == "interop" and "import" in page)
+        if may("data.import")
+        else ""
+    )
+    lines.append(
+        _link("interop:export", "Export", app == "interop" and "export" in page)
+        if may("data.export")
+        else ""
+    )
+    lines.append(_link("audit:log", "Audit log", app == "audit") if may("audit.view") else "")
+    before = '<nav aria-label="Main">\n      ' + "\n      ".join(lines) + "\n      "
+    after_lines = [
+        _link("accounts:team", "Team", page in ("team", "team_member"))
+        if may("organization.manage")
+        else ""
+    ]
+    if may("audit.view"):
+        here = 'aria-current="page"' if page == "break_glass_log" else ""
+        before += f'<a href="{fixed_url("patients:break_glass_log")}" {here}>Break-glass'
+        after = "</a>\n      " + after_lines[0] + "\n    </nav>"
+    else:
+        after = "\n      " + after_lines[0] + "\n    </nav>"
+    return before, after
+
+
+@register.simple_tag(takes_context=True)
+def main_nav(context: Any) -> SafeString:
+    """The menu of web/base.html for the signed-in member and the page open."""
+    request = context["request"]
+    membership = context.get("membership")
+    role = membership.role if membership is not None else None
+    match = getattr(request, "resolver_match", None)
+    app = (match.app_name or "") if match is not None else ""
+    page = (match.url_name or "") if match is not None else ""
+    key = (get_urlconf() or settings.ROOT_URLCONF, get_script_prefix(), role, app, page)
+    menu = _MENUS.get(key)
+    if menu is None:
+        menu = _MENUS[key] = _menu(role, app, page)
+    before, after = menu
+    count = ""
+    if role is not None and can(role, "audit.view"):
+        unreviewed = unreviewed_break_glass(context)
+        if unreviewed:
+            count = (
+                f' <span class="count" id="nav-break-glass-count">{unreviewed}'
+                '<span class="sr-only"> not reviewed</span></span>'
+            )
+    return SafeString(before + count + after)

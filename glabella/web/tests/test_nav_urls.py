@@ -10,10 +10,13 @@ from django.template import Context, Template
 from django.urls import NoReverseMatch, clear_script_prefix, include, path, set_script_prefix
 
 BASE = Path(__file__).resolve().parents[1] / "templates" / "web" / "base.html"
+MENU = Path(__file__).resolve().parents[1] / "templatetags" / "nav_tags.py"
 
 
 def _names() -> list[str]:
     names = re.findall(r"\{% fixed_url '([^']+)' %\}", BASE.read_text())
+    # The menu, written in Python ({% main_nav %}): _link("name", ...) and fixed_url("name").
+    names += re.findall(r'(?:_link|fixed_url)\("([a-z_]+:[a-z_]+)"', MENU.read_text())
     assert len(names) >= 15  # the whole menu, the idle timer's three URLs, sign out
     return sorted(set(names))
 
