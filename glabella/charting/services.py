@@ -80,7 +80,7 @@ from glabella.consent import services as consent_services
 from glabella.inventory import services as stock
 from glabella.inventory.models import CLOSED_STATES, StockMove, Vial, VialState
 from glabella.patients import services as patient_services
-from glabella.patients.models import HistoryKind, Patient
+from glabella.patients.models import HistoryItem, HistoryKind, Patient
 from glabella.prepared import Prepared
 from glabella.scheduling import recalls
 
@@ -206,27 +206,48 @@ def patient_facts(patient: Patient) -> safety.PatientFacts:
     )
 
 
+def _signed_totals(org: int, patient: int, but: int | None = None) -> Any:
+    # Each signed session's total in the database, never point by point.
+    signed = TreatmentSession.objects.filter(
+        organization_id=org, patient_id=patient, status__in=[Status.SIGNED, Status.AMENDED]
+    )
+    if but is not None:
+        signed = signed.exclude(pk=but)
+    return signed.annotate(total=live_units()).values_list(
+        "treated_on", "product_id", "indication", "total"
+    )
+
+
+# The dose check reads these on every check (each point typed, each plan): compiled once
+# (glabella/prepared.py). Outside treatments: the patient's active history of that kind.
+_SIGNED_TOTALS = Prepared(lambda org, patient: _signed_totals(org, patient))
+_SIGNED_TOTALS_BUT = Prepared(lambda org, patient, session: _signed_totals(org, patient, session))
+_OUTSIDE_TREATMENTS = Prepared(
+    lambda org, patient: HistoryItem.objects.filter(
+        organization_id=org,
+        patient_id=patient,
+        kind=HistoryKind.OUTSIDE_TREATMENT,
+        resolved_on__isnull=True,
+        entered_in_error=False,
+    )
+)
+
+
 def treatment_history(
     patient: Patient, *, exclude: TreatmentSession | None = None
 ) -> list[safety.PastTreatment]:
     """Signed sessions here (per product) and active treatments recorded from elsewhere."""
     history: list[safety.PastTreatment] = []
-    # One query: each signed session's total in the database, never point by point.
-    signed = TreatmentSession.objects.filter(
-        organization_id=patient.organization_id,
-        patient=patient,
-        status__in=[Status.SIGNED, Status.AMENDED],
-    )
-    if exclude is not None:
-        signed = signed.exclude(pk=exclude.pk)
-    sessions = signed.annotate(total=live_units()).values_list(
-        "treated_on", "product_id", "indication", "total"
+    org = patient.organization_id
+    sessions = (
+        _SIGNED_TOTALS(org, patient.pk)
+        if exclude is None
+        else _SIGNED_TOTALS_BUT(org, patient.pk, exclude.pk)
     )
     for treated_on, product_id, indication, total in sessions:
         if total:
             history.append(safety.PastTreatment(treated_on, product_id, indication, total))
-    outside = patient_services.active_history(patient).filter(kind=HistoryKind.OUTSIDE_TREATMENT)
-    for item in outside:
+    for item in _OUTSIDE_TREATMENTS(org, patient.pk):
         if item.treated_on and item.units and item.product_id:
             history.append(
                 safety.PastTreatment(

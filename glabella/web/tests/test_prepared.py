@@ -37,7 +37,7 @@ from glabella.outcomes import durations
 from glabella.outcomes.models import EffectReturn
 from glabella.patients import services as patient_services  # noqa: F401
 from glabella.patients import views as patient_views
-from glabella.patients.models import Patient
+from glabella.patients.models import HistoryItem, Patient
 from glabella.prepared import NotPreparable, Prepared
 from glabella.scheduling import booking
 from glabella.scheduling.models import Appointment
@@ -89,6 +89,18 @@ def demo_org(db):
             message="Less than 12 weeks since the last treatment.",
             reason="A test.",
             by=s.signed_by,
+        )
+    if not HistoryItem.objects.filter(organization=org, kind="outside_treatment").exists():
+        HistoryItem.objects.create(
+            organization=org,
+            patient=s.patient,
+            kind="outside_treatment",
+            code="botulinum_toxin",
+            treated_on=s.treated_on - timedelta(days=30),
+            product_id=s.product_id,
+            units=Decimal("12.50"),
+            indication="glabellar-lines",
+            recorded_by=s.signed_by,
         )
     if not EffectReturn.objects.filter(organization=org).exists():
         EffectReturn.objects.create(
