@@ -147,6 +147,29 @@ class Stats:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[round(q) - 1]
 
 
+def add(total: Stats, part: Stats) -> Stats:
+    """TOTAL with PART's requests, errors, time and latencies added."""
+    total.count += part.count
+    total.errors += part.errors
+    total.seconds += part.seconds
+    total.latencies += part.latencies
+    total.first_error = total.first_error or part.first_error
+    return total
+
+
+def hammer_in_turns(
+    port: int, paths: list[str], cookie: str, connections: int, seconds: float, slices: int
+) -> list[Stats]:
+    """Each of PATHS hammered for SECONDS in all, in SLICES turns (the first path, the
+    second, ..., and again): a slower stretch of a shared machine falls on every path alike,
+    where one long run after another would give it to whichever ran then."""
+    totals = [Stats() for _ in paths]
+    for _ in range(slices):
+        for total, path in zip(totals, paths, strict=True):
+            add(total, hammer(port, path, cookie, connections, seconds / slices))
+    return totals
+
+
 def _request(
     conn: http.client.HTTPConnection, method: str, path: str, headers: dict[str, str], body: Any
 ) -> tuple[int, bytes]:

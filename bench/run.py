@@ -72,6 +72,7 @@ LOAD_SECONDS = _env_int("BENCH_LOAD_SECONDS", 30 if QUICK else 300)
 LOAD_USERS = _env_int("BENCH_LOAD_USERS", 50)
 THINK = (1.0, 3.0)  # seconds between two steps of a clinician, uniformly drawn
 HTTP_SECONDS = _env_int("BENCH_HTTP_SECONDS", 10 if QUICK else 20)
+HTTP_SLICES = 5  # the minimal view and each page measured in turns, five slices each
 HTTP_CONNECTIONS = _env_int("BENCH_HTTP_CONNECTIONS", 8)
 WORKERS = _env_int("GUNICORN_WORKERS", 3)
 REPEAT = _env_int("BENCH_REPEAT", 5 if QUICK else 7)
@@ -247,13 +248,23 @@ def http() -> list[Row]:
     draft = chairside.save_session(side, patient)
     cookie = http_bench.signed_in_cookie(side.prescriber, side.clinic.pk)
     rows = []
+    pages = [
+        ("charting page", f"/charting/{draft.pk}/"),
+        ("patient page", f"/patients/{patient.pk}/"),
+    ]
     with http_bench.server(WORKERS) as srv:
-        base = http_bench.hammer(srv.port, "/bench/ok", cookie, HTTP_CONNECTIONS, HTTP_SECONDS)
-        for label, path in (
-            ("charting page", f"/charting/{draft.pk}/"),
-            ("patient page", f"/patients/{patient.pk}/"),
-        ):
-            st = http_bench.hammer(srv.port, path, cookie, HTTP_CONNECTIONS, HTTP_SECONDS)
+        for path in ["/bench/ok", *(path for _, path in pages)]:  # warm every worker's caches
+            http_bench.hammer(srv.port, path, cookie, HTTP_CONNECTIONS, 1)
+        # The minimal view and the pages in turns, HTTP_SLICES times each.
+        base, *measured = http_bench.hammer_in_turns(
+            srv.port,
+            ["/bench/ok", *(path for _, path in pages)],
+            cookie,
+            HTTP_CONNECTIONS,
+            HTTP_SECONDS,
+            HTTP_SLICES,
+        )
+        for (label, _path), st in zip(pages, measured, strict=True):
             share = st.rps / base.rps if base.rps else 0.0
             errors = st.errors + base.errors
             rows.append(
