@@ -256,13 +256,11 @@ class LoadResult:
 
     @property
     def all(self) -> Stats:
-        s = Stats(seconds=self.seconds)
+        total = Stats()
         for st in self.steps.values():
-            s.count += st.count
-            s.errors += st.errors
-            s.latencies += st.latencies
-            s.first_error = s.first_error or st.first_error
-        return s
+            add(total, st)
+        total.seconds = self.seconds  # the steps ran at once: the load test's time
+        return total
 
 
 def load_test(
