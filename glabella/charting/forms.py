@@ -291,10 +291,7 @@ class AmendForm(forms.Form):
                 label=f"Point {p.number} units", widget=UnitsInput
             )
 
-    def point_fields(self, *, bound: bool = True) -> list[tuple[Any, Any]]:
-        """Each point with its bound field (None for every one when not BOUND)."""
-        if not bound:
-            return [(p, None) for p in self.points]
+    def point_fields(self) -> list[tuple[Any, forms.BoundField]]:
         return [(p, self[f"units_{p.number}"]) for p in self.points]
 
     def clean(self) -> dict[str, Any]:

@@ -127,10 +127,8 @@ def _int(value: Any) -> int | None:
 # the per-point rows, the form widgets and the URLs are written here in Python instead: the
 # same markup the templates wrote (test_page_cost compares them), made in a fraction of the time.
 
-# The form widgets (input, textarea, select) as Django's templates write them: glabella/web/
-# plain_html.py, shared with the other busy pages.
-_out, _attr_value, _input_html = plain_html.out, plain_html.attr_value, plain_html.input_html
-PLAIN_WIDGETS, _plain = plain_html.PLAIN_WIDGETS, plain_html.plain
+# The form widgets (input, textarea, select) are written as Django's templates write them by
+# glabella/web/plain_html.py, shared with the other busy pages.
 
 
 def _numbered_url(name: str, session_pk: int) -> Callable[[int], str]:
@@ -253,14 +251,15 @@ def _amend_rows(form: forms.AmendForm) -> SafeString:
     """The units rows of the amendment form (charting/signed.html)."""
     write = _unbound_units_writer(form)
     rows = []
-    for p, bound in form.point_fields(bound=write is None):
+    for p in form.points:
         if write is not None:
             the_id, field_html = write(p)
             errors = []
         else:
             # A form sent back (with errors), or fields not alike: as Django writes them.
+            bound = form[f"units_{p.number}"]
             the_id, field_html = bound.id_for_label, conditional_escape(bound)
-            errors = list(bound.errors) if form.is_bound else []
+            errors = list(bound.errors)
         side = SIDE_WORDS.get(p.side, p.side).lower()
         rows.append(
             f'          <tr><td>{p.number}</td><td><label for="{_e(the_id)}">'
@@ -304,18 +303,19 @@ def _unbound_units_writer(form: forms.AmendForm) -> Callable[[Any], tuple[str, s
     if any(_field_kind(form.fields[n]) != kind for n in names[1:]):
         return None
     # The attributes Django gives each input (build_widget_attrs: required, disabled), the same
-    # for alike fields; the id comes last, as _units_input adds it.
+    # for alike fields; the id comes last, as BoundField.as_widget adds it.
     fixed = first.widget.build_attrs(first.widget.attrs, form[names[0]].build_widget_attrs({}))
     tail, widget, auto_id = plain_html.attrs_html(fixed), first.widget, str(form.auto_id)
-    head = f'<input type="{_out(widget.input_type)}"'
+    head = f'<input type="{plain_html.out(widget.input_type)}"'
 
     def write(p: Any) -> tuple[str, str]:
         name = f"units_{p.number}"
         the_id = auto_id % name
         field = form.fields[name]
         value = widget.format_value(field.prepare_value(form.get_initial_for_field(field, name)))
-        shown = "" if value is None else f' value="{_attr_value(value)}"'
-        return the_id, f'{head} name="{_out(name)}"{shown}{tail} id="{_attr_value(the_id)}">'
+        shown = "" if value is None else f' value="{plain_html.attr_value(value)}"'
+        named = f'{head} name="{plain_html.out(name)}"{shown}{tail}'
+        return the_id, f'{named} id="{plain_html.attr_value(the_id)}">'
 
     return write
 
@@ -699,7 +699,7 @@ def _workspace_context(
             urls[name] = reverse(f"charting:{name}", args=[session.pk, selected.number])
     # The token every form of the page carries (the points rows have forms when one may chart).
     csrf = get_token(request) if can_chart else ""
-    details_form = _plain(details_form or forms.DetailsForm(session=session))
+    details_form = plain_html.plain(details_form or forms.DetailsForm(session=session))
     context = {
         "urls": urls,
         "point_rows": _draft_point_rows(
@@ -1366,7 +1366,7 @@ def _signed_context(
     can_change = actor.can("session.sign") and session.status in (Status.SIGNED, Status.AMENDED)
     lots = services.lots_used(points)
     if can_change:
-        amend_form = _plain(amend_form or forms.AmendForm(session=session, points=points))
+        amend_form = plain_html.plain(amend_form or forms.AmendForm(session=session, points=points))
     return {
         "price": stock.session_price(session, points),
         "lots": lots,
@@ -1387,7 +1387,7 @@ def _signed_context(
         "diagram_titles": DIAGRAM_TABS,
         "can_change": can_change,
         "amend_form": amend_form,
-        "void_form": _plain(void_form or forms.VoidForm()),
+        "void_form": plain_html.plain(void_form or forms.VoidForm()),
         "consent_category": consent_label(
             consent_services.category_for_indication(session.indication)
         ),

@@ -333,9 +333,9 @@ def test_rows_with_vials_and_odd_text_are_the_rows_the_template_wrote(consented)
 def test_the_amendment_rows_are_the_rows_the_template_wrote(consented):
     world = consented
     signed = _signed(world, _preempt_draft(world, 6))
-    unbound = views._plain(forms.AmendForm(session=signed))
+    unbound = plain_html.plain(forms.AmendForm(session=signed))
     data = {"reason": "", **{f"units_{n}": "4" for n in range(1, 7)}, "units_2": "x<y"}
-    bound = views._plain(forms.AmendForm(data, session=signed))
+    bound = plain_html.plain(forms.AmendForm(data, session=signed))
     assert not bound.is_valid()
     for form in (unbound, bound):
         old_form = forms.AmendForm(data if form.is_bound else None, session=signed)
@@ -350,7 +350,7 @@ def test_the_amendment_rows_are_the_rows_the_template_wrote(consented):
 def test_amendment_fields_not_alike_are_written_by_django_and_still_right(consented):
     world = consented
     signed = _signed(world, _preempt_draft(world, 3))
-    form = views._plain(forms.AmendForm(session=signed))
+    form = plain_html.plain(forms.AmendForm(session=signed))
     form.fields["units_2"].help_text = "Whole or half units"  # aria-describedby, its own id
     form.fields["units_3"].disabled = True
     assert views._unbound_units_writer(form) is None
@@ -465,7 +465,7 @@ def test_the_details_form_on_the_page_is_written_as_before(consented):
         draft.version,
         {"vial_units": 100, "diluent_ml": Decimal("2.5"), "pre_notes": 'a <b> & "c"'},
     )
-    plain = views._plain(forms.DetailsForm(session=draft))
+    plain = plain_html.plain(forms.DetailsForm(session=draft))
     usual = forms.DetailsForm(session=draft, renderer=DjangoTemplates())
     for name in plain.fields:
         assert str(plain[name]) == str(usual[name]), name

@@ -104,55 +104,41 @@ def _menu(role: str | None, app: str, page: str) -> tuple[str, str]:
     """The menu for ROLE on the page APP:PAGE, as the text before and after the break-glass
     count (the count's place is empty for roles without the log)."""
 
-    def may(permission: str) -> bool:
-        return can(role, permission)
+    def link(permission: str | None, name: str, label: str, current: bool) -> str:
+        """The link, or nothing for a role without PERMISSION (None: every role)."""
+        shown = permission is None or can(role, permission)
+        return _link(name, label, current) if shown else ""
 
-    lines = [_link("patients:list", "Patients", app == "patients")]
-    if may("appointment.view"):
-        lines.append(
-            _link("scheduling:day", "Calendar", page in ("day", "week", "book", "appointment"))
-            + "\n      "
-            + _link("scheduling:recalls", "Recalls", page in ("recalls", "cycles"))
-            + "\n      "
-            + _link("scheduling:messages", "Messages", page in ("messages", "message_templates"))
-        )
-    else:
-        lines.append("")
-    lines.append(
-        _link("inventory:overview", "Stock", app == "inventory") if may("stock.view") else ""
+    calendar = "\n      ".join(
+        [
+            link("appointment.view", "scheduling:day", "Calendar", page in _CALENDAR_PAGES),
+            link("appointment.view", "scheduling:recalls", "Recalls", page in _RECALL_PAGES),
+            link("appointment.view", "scheduling:messages", "Messages", page in _MESSAGE_PAGES),
+        ]
     )
-    lines.append(
-        _link("outcomes:cohort", "Outcomes", app == "outcomes" and page == "cohort")
-        if may("outcome.view")
-        else ""
-    )
-    lines.append(
-        _link("consent:templates", "Consent forms", app == "consent") if may("consent.view") else ""
-    )
-    lines.append(
-        _link("interop:import", "Import", app == "interop" and "import" in page)
-        if may("data.import")
-        else ""
-    )
-    lines.append(
-        _link("interop:export", "Export", app == "interop" and "export" in page)
-        if may("data.export")
-        else ""
-    )
-    lines.append(_link("audit:log", "Audit log", app == "audit") if may("audit.view") else "")
-    before = '<nav aria-label="Main">\n      ' + "\n      ".join(lines) + "\n      "
-    after_lines = [
-        _link("accounts:team", "Team", page in ("team", "team_member"))
-        if may("organization.manage")
-        else ""
+    lines = [
+        link(None, "patients:list", "Patients", app == "patients"),
+        calendar if can(role, "appointment.view") else "",
+        link("stock.view", "inventory:overview", "Stock", app == "inventory"),
+        link("outcome.view", "outcomes:cohort", "Outcomes", app == "outcomes" and page == "cohort"),
+        link("consent.view", "consent:templates", "Consent forms", app == "consent"),
+        link("data.import", "interop:import", "Import", app == "interop" and "import" in page),
+        link("data.export", "interop:export", "Export", app == "interop" and "export" in page),
+        link("audit.view", "audit:log", "Audit log", app == "audit"),
     ]
-    if may("audit.view"):
+    team = link("organization.manage", "accounts:team", "Team", page in ("team", "team_member"))
+    before = '<nav aria-label="Main">\n      ' + "\n      ".join(lines) + "\n      "
+    close = ""
+    if can(role, "audit.view"):
         here = 'aria-current="page"' if page == "break_glass_log" else ""
         before += f'<a href="{fixed_url("patients:break_glass_log")}" {here}>Break-glass'
-        after = "</a>\n      " + after_lines[0] + "\n    </nav>"
-    else:
-        after = "\n      " + after_lines[0] + "\n    </nav>"
-    return before, after
+        close = "</a>"
+    return before, f"{close}\n      {team}\n    </nav>"
+
+
+_CALENDAR_PAGES = ("day", "week", "book", "appointment")
+_RECALL_PAGES = ("recalls", "cycles")
+_MESSAGE_PAGES = ("messages", "message_templates")
 
 
 @register.simple_tag(takes_context=True)
@@ -170,11 +156,10 @@ def main_nav(context: Any) -> SafeString:
         menu = _MENUS[key] = _menu(role, app, page)
     before, after = menu
     count = ""
-    if role is not None and can(role, "audit.view"):
-        unreviewed = unreviewed_break_glass(context)
-        if unreviewed:
-            count = (
-                f' <span class="count" id="nav-break-glass-count">{unreviewed}'
-                '<span class="sr-only"> not reviewed</span></span>'
-            )
+    unreviewed = unreviewed_break_glass(context)  # 0, unasked, for roles without the log
+    if unreviewed:
+        count = (
+            f' <span class="count" id="nav-break-glass-count">{unreviewed}'
+            '<span class="sr-only"> not reviewed</span></span>'
+        )
     return SafeString(before + count + after)
