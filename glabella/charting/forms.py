@@ -254,6 +254,12 @@ class UnitsInput(forms.TextInput):
         super().__init__({"inputmode": "decimal", "class": "units-input", **(attrs or {})})
 
 
+def lots_typed(session: TreatmentSession, points: list[InjectionPoint]) -> bool:
+    """Whether an amendment types the lot: not when the points were drawn from vials (the lots
+    are the vials')."""
+    return session.vial_id is None and not any(p.vial_id for p in points)
+
+
 class AmendForm(forms.Form):
     """Reason, the units of every point, and the lot. Only what differs is amended."""
 
@@ -275,8 +281,7 @@ class AmendForm(forms.Form):
         # POINTS: the session's live points, when the page has read them already.
         self.points = services.live_points(session) if points is None else points
         self.product_id = session.product_id
-        # Points drawn from vials: the lots are the vials' and are not typed.
-        self.lots_typed = session.vial_id is None and not any(p.vial_id for p in self.points)
+        self.lots_typed = lots_typed(session, self.points)
         initial = {"lot_number": session.lot_number, "lot_expiry": session.lot_expiry}
         initial.update({f"units_{p.number}": _plain(p.units) for p in self.points})
         kwargs.setdefault("initial", initial)

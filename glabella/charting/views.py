@@ -31,7 +31,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from glabella.accounts.actor import Actor
 from glabella.accounts.decorators import require
@@ -103,6 +104,13 @@ def _session(request: HttpRequest, pk: int) -> TreatmentSession:
 
 def _is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
+
+
+def _htmx_redirect(url: str, status: int = 200) -> HttpResponse:
+    """An answer to htmx that sends the whole page to URL."""
+    response = HttpResponse(status=status)
+    response["HX-Redirect"] = url
+    return response
 
 
 def _version(request: HttpRequest) -> int:
@@ -802,9 +810,7 @@ def _locked(request: HttpRequest, session: TreatmentSession) -> HttpResponse:
     )
     url = reverse("charting:session", args=[session.pk])
     if _is_htmx(request):
-        response = HttpResponse(status=409)
-        response["HX-Redirect"] = url
-        return response
+        return _htmx_redirect(url, 409)
     return redirect(url)
 
 
@@ -1249,9 +1255,7 @@ def sign(request: HttpRequest, pk: int) -> HttpResponse:
     messages.success(request, text)
     url = reverse("charting:session", args=[signed.pk])
     if _is_htmx(request):
-        response = HttpResponse(status=200)
-        response["HX-Redirect"] = url
-        return response
+        return _htmx_redirect(url)
     return redirect(url)
 
 
@@ -1329,7 +1333,10 @@ def _signed_context(
     *,
     amend_form: forms.AmendForm | None = None,
     void_form: forms.VoidForm | None = None,
+    open_amend: bool = False,
 ) -> dict[str, Any]:
+    """The signed record's page; OPEN_AMEND: with the amendment form open (AMEND_FORM, the
+    one sent back with errors, or a new one)."""
     points = services.live_points(session)
     totals = services.totals(session, points)
     used = [d for d in diagrams.ids() if any(p.diagram == d for p in points)]
@@ -1365,13 +1372,19 @@ def _signed_context(
     )
     can_change = actor.can("session.sign") and session.status in (Status.SIGNED, Status.AMENDED)
     lots = services.lots_used(points)
-    if can_change:
-        amend_form = plain_html.plain(amend_form or forms.AmendForm(session=session, points=points))
+    # The amendment form is written only when it is open: a form sent back with errors, or
+    # the form asked for on its own (``amend`` answers a GET). Otherwise the page holds a
+    # link to it that htmx follows when "Amend" is opened: most views of a record amend nothing.
+    amend: dict[str, Any] = {}
+    if can_change and open_amend:
+        amend = _amend_context(amend_form or forms.AmendForm(session=session, points=points))
     return {
+        **amend,
+        "open_amend": open_amend,
+        "lots_typed": forms.lots_typed(session, points),
         "price": stock.session_price(session, points),
         "lots": lots,
         "point_rows": _signed_point_rows(points, vial_column=bool(lots)),
-        "amend_rows": _amend_rows(amend_form) if amend_form is not None else "",
         "session": session,
         "patient": session.patient,
         "product": catalogue.product(session.product_id),
@@ -1386,7 +1399,6 @@ def _signed_context(
         "history": history,
         "diagram_titles": DIAGRAM_TABS,
         "can_change": can_change,
-        "amend_form": amend_form,
         "void_form": plain_html.plain(void_form or forms.VoidForm()),
         "consent_category": consent_label(
             consent_services.category_for_indication(session.indication)
@@ -1394,9 +1406,18 @@ def _signed_context(
     }
 
 
-@require_POST
+def _amend_context(form: forms.AmendForm) -> dict[str, Any]:
+    """What charting/_amend_form.html needs."""
+    form = plain_html.plain(form)
+    return {"amend_form": form, "amend_rows": _amend_rows(form)}
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")  # the form alone for htmx, the page otherwise: cached apart
 @require("session.sign")
 def amend(request: HttpRequest, pk: int) -> HttpResponse:
+    """POST: save an amendment. GET: the amendment form, on its own for htmx (the record page
+    asks for it when "Amend" is opened), else the record page with the form open."""
     actor = Actor.from_request(request)
     session = _session(request, pk)
     if not session.is_locked or session.status == Status.VOIDED:
@@ -1405,7 +1426,18 @@ def amend(request: HttpRequest, pk: int) -> HttpResponse:
             "Only a signed session is amended; a draft is simply edited and a voided one "
             "stays as it is.",
         )
+        if _is_htmx(request):
+            return _htmx_redirect(reverse("charting:session", args=[session.pk]))
         return redirect("charting:session", pk=session.pk)
+    if request.method == "GET":
+        if _is_htmx(request):
+            # The form shows every point's units: a view of the record, audited as one.
+            services.view_session(actor, session, part="amendment form")
+            context = {"session": session, **_amend_context(forms.AmendForm(session=session))}
+            return render(request, "charting/_amend_form.html", context)
+        services.view_session(actor, session, part="record")
+        context = _signed_context(actor, session, open_amend=True)
+        return render(request, "charting/signed.html", context)
     form = forms.AmendForm(request.POST, session=session)
     if form.is_valid():
         try:
@@ -1423,8 +1455,7 @@ def amend(request: HttpRequest, pk: int) -> HttpResponse:
                 request, f"Amendment {amendment.number} saved (version {amendment.number + 1})."
             )
             return redirect("charting:session", pk=session.pk)
-    context = _signed_context(actor, session, amend_form=form)
-    context["open_amend"] = True
+    context = _signed_context(actor, session, amend_form=form, open_amend=True)
     return render(request, "charting/signed.html", context, status=422)
 
 

@@ -209,6 +209,31 @@ def test_sign_then_the_signed_session_cannot_be_edited(live_server, live_world, 
     assert services.totals(TreatmentSession.objects.get()).total == Decimal(20)
 
 
+def test_opening_amend_brings_the_form_and_a_correction_is_saved(live_server, live_world, page):
+    """The record opens without the amendment form; opening "Amend" fetches it (htmx), with
+    every point's units, and the correction is saved as version 2."""
+    world = live_world
+    _consent(world, "cosmetic")
+    draft = ready_to_sign(world, _draft(world, "protocol:glabellar-lines-botox-cosmetic"))
+    signed = services.sign(world.actor("injector"), draft, draft.version)
+    login(page, live_server.url, "injector@alpha.test", PASSWORD)
+    page.goto(f"{live_server.url}/charting/{signed.pk}/")
+    expect(page.locator(".status-signed")).to_have_text("Signed")
+    assert page.locator("form.amend-form").count() == 0
+    page.get_by_text("Amend (units or lot)").click()
+    units = page.get_by_label("Procerus, midline")
+    expect(units).to_have_value("4")
+    expect(page.get_by_role("link", name="Open the amendment form")).to_have_count(0)
+    assert page.locator("input[name^='units_']").count() == 5
+    units.fill("5")
+    page.get_by_label("Reason for the correction").fill("Procerus was 5 U, typo")
+    page.get_by_role("button", name="Save amendment").click()
+    expect(page.locator(".msg-success")).to_contain_text("Amendment 1 saved (version 2)")
+    expect(page.locator(".versions")).to_contain_text("Procerus was 5 U, typo")
+    assert services.totals(TreatmentSession.objects.get()).total == Decimal(21)
+    assert_fits_and_touchable(page)
+
+
 # (d) ---------------------------------------------------------------------------------------
 
 

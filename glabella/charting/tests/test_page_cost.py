@@ -123,15 +123,18 @@ def test_the_pages_do_not_read_again_what_the_request_knows(consented):
 def test_the_signed_record_reads_each_table_once_and_amendments_only_when_there_are_some(
     consented,
 ):
-    """The points are read once for the record, the totals, the amendment form and the price;
-    the membership once for the request and the menu; the amendments only when the session
-    has been amended or voided (a session simply signed has none)."""
+    """The points are read once for the record, the totals and the price, and with the
+    amendment form open once for it too; the membership once for the request and the menu;
+    the amendments only when the session has been amended or voided (a session simply
+    signed has none)."""
     world = consented
     client = world.client("prescriber")
     signed = _signed(world, _preempt_draft(world, 3))
     url = reverse("charting:session", args=[signed.pk])
     sql = _queries(client, url)
     assert len(_reads(sql, "charting_injectionpoint")) == 1, sql
+    with_form = _queries(client, reverse("charting:amend", args=[signed.pk]))
+    assert len(_reads(with_form, "charting_injectionpoint")) == 1, with_form
     assert len(_reads(sql, "accounts_membership")) == 1, sql
     assert not _reads(sql, "charting_amendment")
     services.amend(
@@ -160,7 +163,8 @@ def test_no_two_elements_of_the_signed_record_share_an_id(consented):
     """A label names its field by id: the amendment and void forms both have a reason."""
     world = consented
     signed = _signed(world, _preempt_draft(world, 3))
-    page = world.client("prescriber").get(reverse("charting:session", args=[signed.pk]))
+    # The page with the amendment form open (as after a refused amendment, or without script).
+    page = world.client("prescriber").get(reverse("charting:amend", args=[signed.pk]))
     ids = re.findall(r'\sid="([^"]+)"', page.content.decode())
     assert "id_reason" in ids and "id_void_reason" in ids
     assert len(ids) == len(set(ids)), sorted(i for i in set(ids) if ids.count(i) > 1)

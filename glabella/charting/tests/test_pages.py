@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.template import Context, Template
 from django.urls import URLPattern, resolve, reverse
 from django.utils import timezone
 
@@ -622,10 +622,87 @@ def test_the_signed_page_is_read_only_with_amend_and_void_forms(consented, signe
     html = world.client("injector").get(reverse("charting:session", args=[signed.pk])).text
     assert "Signed" in html and "C1234AB" in html and "20 U" in html
     assert "Version 1" in html and "Checks at signing" in html
-    assert "Save amendment" in html and "Void this session" in html
+    compare, pdf = (reverse(f"charting:{n}", args=[signed.pk]) for n in ("compare", "record"))
+    assert f'<a class="button" href="{compare}">Compare with last</a>' in html
+    assert f'<a class="button" href="{pdf}">Record (PDF)</a>' in html
+    # The void form is in the page; the amendment form is fetched when "Amend" is opened,
+    # with a plain link to it for a browser without script.
+    amend_url = reverse("charting:amend", args=[signed.pk])
+    assert "Void this session" in html and "Amend (units or lot)" in html
+    assert f'hx-get="{amend_url}" hx-trigger="toggle from:closest details once"' in html
+    assert f'<a href="{amend_url}">Open the amendment form</a>' in html
+    assert "Save amendment" not in html and 'name="units_1"' not in html
     assert 'tabindex="0"' not in html and "hx-post" not in html
     auditor = world.client("auditor").get(reverse("charting:session", args=[signed.pk])).text
-    assert "Save amendment" not in auditor and "Void this session" not in auditor
+    assert "Amend (" not in auditor and "Void this session" not in auditor
+    assert amend_url not in auditor
+    assert world.client("auditor").get(amend_url, HTTP_HX_REQUEST="true").status_code == 403
+
+
+def _amend_views(session):
+    return list(
+        AuditEvent.objects.filter(
+            object_type="charting.treatmentsession", object_id=str(session.pk), action="view"
+        ).values_list("detail__part", flat=True)
+    )
+
+
+def test_opening_amend_fetches_the_form_with_every_point_and_audits_it(consented, signed):
+    """htmx asks for the form alone as "Amend" is opened: every point's units as stored, the lot,
+    the reason; the form shows clinical data, so the view is audited."""
+    world = consented
+    url = reverse("charting:amend", args=[signed.pk])
+    client = world.client("injector")
+    before = _amend_views(signed)
+    fragment = client.get(url, HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 200
+    assert "HX-Request" in fragment["Vary"]  # one URL, two answers: a cache must tell them apart
+    html = fragment.text
+    assert "<html" not in html and "<main" not in html  # the form alone
+    assert f'<form method="post" action="{url}"' in html and "Save amendment" in html
+    for number in range(1, 6):
+        assert f'name="units_{number}" value="4"' in html, number
+    assert 'name="lot_number" value="C1234AB"' in html and 'name="reason"' in html
+    assert len(re.findall(r'name="csrfmiddlewaretoken"', html)) == 1
+    assert _amend_views(signed) == [*before, "amendment form"]
+    # What the fragment's form sends is an amendment like any other.
+    data = {f"units_{n}": "4" for n in range(1, 6)}
+    data.update(
+        reason="Point 1 was 5 U, typo",
+        units_1="5",
+        lot_number="C1234AB",
+        lot_expiry=signed.lot_expiry.isoformat(),
+    )
+    assert client.post(url, data).status_code == 302
+    assert _fresh(signed).status == Status.AMENDED
+
+
+def test_without_script_the_amend_link_opens_the_record_with_the_form_open(consented, signed):
+    world = consented
+    url = reverse("charting:amend", args=[signed.pk])
+    page = world.client("injector").get(url)
+    assert page.status_code == 200 and "HX-Request" in page["Vary"]
+    html = page.text
+    assert "Version 1" in html and "Void this session" in html  # the whole record
+    assert '<details class="side-box" data-amend open>' in html
+    assert "Save amendment" in html and 'name="units_5" value="4"' in html
+    assert "Open the amendment form" not in html
+    assert _amend_views(signed)[-1] == "record"
+
+
+def test_the_amendment_form_of_a_draft_or_a_voided_session_is_not_given(consented, signed, world):
+    draft = _start(world)
+    client = world.client("injector")
+    page = client.get(reverse("charting:amend", args=[draft.pk]))
+    assert page.status_code == 302 and page["Location"] == reverse(
+        "charting:session", args=[draft.pk]
+    )
+    fragment = client.get(reverse("charting:amend", args=[draft.pk]), HTTP_HX_REQUEST="true")
+    assert fragment["HX-Redirect"] == reverse("charting:session", args=[draft.pk])
+    assert "units_" not in fragment.text
+    services.void(world.actor("injector"), signed, "Charted on the wrong patient")
+    voided = client.get(reverse("charting:amend", args=[signed.pk]), HTTP_HX_REQUEST="true")
+    assert voided["HX-Redirect"] == reverse("charting:session", args=[signed.pk])
 
 
 def test_an_amendment_records_the_reason_and_what_changed(consented, signed):
@@ -770,14 +847,6 @@ def test_a_touch_up_of_another_organizations_session_is_404(world):
         reverse("charting:start", args=[world.patient.pk]), {"follow_up_of": theirs.pk}
     )
     assert response.status_code == 404
-
-
-def test_optional_url_is_empty_for_a_page_that_does_not_exist_yet():
-    template = Template(
-        "{% load charting_tags %}{% optional_url 'charting:nope' 1 as u %}[{{ u }}]"
-        "{% optional_url 'charting:session' 7 as s %}[{{ s }}]"
-    )
-    assert template.render(Context()) == "[][/charting/7/]"
 
 
 def test_injection_points_are_never_deleted_through_the_pages(world):

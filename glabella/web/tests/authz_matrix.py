@@ -141,7 +141,7 @@ PAGES: dict[str, Rule] = {
     "charting:details": Rule("session.chart", POST, {"pk": "draft"}),
     "charting:override": Rule("session.override", POST, {"pk": "draft"}),
     "charting:sign": Rule("session.sign", POST, {"pk": "draft"}),
-    "charting:amend": Rule("session.sign", POST, {"pk": "signed"}),
+    "charting:amend": Rule("session.sign", BOTH, {"pk": "signed"}),
     "charting:void": Rule("session.sign", POST, {"pk": "signed"}),
     "charting:record": Rule("session.view", GET, {"pk": "signed"}),
     "charting:compare": Rule("session.view", GET, {"pk": "signed"}),
