@@ -8,12 +8,29 @@ from django.http import HttpRequest
 from glabella.accounts.models import Membership
 from glabella.accounts.roles import PERMISSIONS, can
 
+# role -> {"patient__view_clinical": True, ...}: what ``may`` answers, worked out once a role.
+_TABLES: dict[str | None, dict[str, bool]] = {}
+
+
+def _table(role: str | None) -> dict[str, bool]:
+    table = _TABLES.get(role)
+    if table is None:
+        table = _TABLES[role] = {p.replace(".", "__"): can(role, p) for p in PERMISSIONS}
+    return table
+
 
 class _Perms:
-    """Template helper: ``{% if perms_for.patient__view_clinical %}``."""
+    """Template helper: ``{% if may.patient__view_clinical %}``. The template finds the answer
+    by key, its first try (an unknown permission is no key and no attribute: nothing)."""
+
+    __slots__ = ("_answers", "role")
 
     def __init__(self, role: str | None) -> None:
         self.role = role
+        self._answers = _table(role)
+
+    def __getitem__(self, name: str) -> bool:
+        return self._answers[name]
 
     def __getattr__(self, name: str) -> bool:
         permission = name.replace("__", ".")

@@ -84,3 +84,24 @@ def test_no_role_and_unknown_permission():
     assert not can(None, "patient.view_contact")
     with pytest.raises(KeyError, match="Unknown permission"):
         can(Role.OWNER, "patient.delete")
+
+
+def test_may_in_a_template_answers_every_permission_as_can_does():
+    """``may.<permission>`` (the membership context processor) for every role and permission,
+    and nothing for a permission that does not exist."""
+    from django.template import Context, Template
+
+    from glabella.accounts.context_processors import _Perms
+
+    roles = [None, *Role]
+    for role in roles:
+        may = _Perms(role)
+        for permission in PERMISSIONS:
+            name = permission.replace(".", "__")
+            text = Template("{% if may." + name + " %}yes{% else %}no{% endif %}").render(
+                Context({"may": may})
+            )
+            assert text == ("yes" if can(role, permission) else "no"), (role, permission)
+            assert getattr(may, name) is can(role, permission)
+        unknown = Template("[{{ may.patient__fly }}]{% if may.nothing %}x{% endif %}")
+        assert unknown.render(Context({"may": may})) == "[]"

@@ -5,22 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.urls import NoReverseMatch, reverse
 
 register = template.Library()
 
 SEVERITY_WORDS = {"block": "Blocked", "warn": "Warning", "info": "Note"}
 SIDE_WORDS = {"L": "Left", "R": "Right", "mid": "Midline"}
 DEPTH_WORDS = {"IM": "Intramuscular", "ID": "Intradermal", "SC": "Subcutaneous"}
-
-
-@register.simple_tag
-def optional_url(name: str, *args: Any) -> str:
-    """The URL of NAME, or "" while that page does not exist (yet)."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
 
 
 @register.filter

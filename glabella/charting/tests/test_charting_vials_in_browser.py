@@ -58,6 +58,8 @@ def test_chart_a_glabellar_session_from_a_vial_and_sign_it(live_server, live_wor
     expect(page.locator("#row-1 .point-vial")).to_contain_text("lot C1234AB")
     expect(page.locator("#sign")).to_contain_text("Every point drawn from a vial")
     expect(page.locator("#vial-pick")).to_contain_text(f"Vial in use #{vial.pk}")
+    vial_link = page.locator("#vial-pick .vial-now a")
+    expect(vial_link).to_have_attribute("href", f"/inventory/vial/{vial.pk}/")
     assert_fits_and_touchable(page)
     _shot(page, "charting-vial-drawn")
 

@@ -71,16 +71,38 @@ def _join(parts: list[str] | tuple[str, ...], args: tuple[int, ...]) -> str:
     return "".join(out)
 
 
+# (URL configuration, prefix, name, arguments) -> the escaped URL, for arguments that are not
+# all ids but are all text or numbers (a consent category, say): what ``reverse`` wrote for
+# exactly those arguments. At most _WRITTEN_MAX, emptied when full: the arguments may come
+# from what someone typed.
+_WRITTEN: dict[tuple[object, ...], str] = {}
+_WRITTEN_MAX = 2048
+
+
+def _reversed(conf: object, prefix: str, name: str, args: tuple[Any, ...]) -> str:
+    if not all(type(a) is str or type(a) is int for a in args):
+        return conditional_escape(reverse(name, args=args))
+    key = (conf, prefix, name, args)
+    url = _WRITTEN.get(key)
+    if url is None:
+        url = conditional_escape(reverse(name, args=args))
+        if len(_WRITTEN) >= _WRITTEN_MAX:
+            _WRITTEN.clear()
+        _WRITTEN[key] = url
+    return url
+
+
 @register.simple_tag
 def fixed_url(name: str, *args: Any) -> SafeString:
     """What ``{% url name args %}`` writes (escaped as it escapes it)."""
-    key = (get_urlconf() or settings.ROOT_URLCONF, get_script_prefix(), name, len(args))
+    conf, prefix = get_urlconf() or settings.ROOT_URLCONF, get_script_prefix()
+    key = (conf, prefix, name, len(args))
     if key in _PARTS:
         parts = _PARTS[key]
     else:
         parts = _PARTS[key] = _split(name, len(args))
     if parts is None or not all(type(a) is int and a >= 0 for a in args):
-        return SafeString(conditional_escape(reverse(name, args=args)))
+        return SafeString(_reversed(conf, prefix, name, args))
     return SafeString(_join(parts, args))  # the parts are escaped; digits need no escaping
 
 

@@ -101,3 +101,28 @@ def test_arguments_that_are_not_ids_are_reversed_as_url_reverses_them(settings):
     assert _render("fixed_url 'word'", 31) == "/word/31/"
     with pytest.raises(NoReverseMatch):
         _render("fixed_url 'patients:detail'", "not-an-id")  # as {% url %} would raise
+
+
+def test_text_arguments_are_written_as_reversed_each_time_and_kept_within_bounds(settings):
+    """A URL with text arguments is kept once reversed, per configuration, prefix and exact
+    arguments; the store is emptied when full, and anything but text and numbers is reversed
+    every time."""
+    from glabella.web.templatetags import nav_tags
+
+    settings.ROOT_URLCONF = "glabella.web.tests.padded_urls"
+    nav_tags._WRITTEN.clear()
+    first = _render("fixed_url 'word'", "a b&c")
+    assert first == _render("url 'word'", "a b&c") == _render("fixed_url 'word'", "a b&c")
+    assert _render("fixed_url 'word'", "other") == _render("url 'word'", "other") != first
+    assert len(nav_tags._WRITTEN) == 2
+    set_script_prefix("/x&y/")
+    try:
+        assert _render("fixed_url 'word'", "a b&c") == _render("url 'word'", "a b&c")
+        assert _render("fixed_url 'word'", "a b&c").startswith("/x&amp;y/")
+    finally:
+        clear_script_prefix()
+    for i in range(nav_tags._WRITTEN_MAX + 5):
+        nav_tags.fixed_url("word", f"w{i}")
+    assert 0 < len(nav_tags._WRITTEN) <= nav_tags._WRITTEN_MAX
+    assert _render("fixed_url 'word'", 1.5) == _render("url 'word'", 1.5)  # not kept
+    assert all(type(k[3][0]) is str for k in nav_tags._WRITTEN)
