@@ -128,6 +128,9 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "glabella.accounts.context_processors.membership",
             ],
+            # |date for the formats every page writes, without Django's formatter (the same
+            # text; glabella/web/templatetags/dates.py).
+            "builtins": ["glabella.web.templatetags.dates"],
         },
     }
 ]
@@ -267,6 +270,11 @@ USE_TZ = True
 
 # --- static files ------------------------------------------------------------
 STATIC_URL = "/static/"
+# Django's static files storage, each file's URL kept once worked out (web/static_storage.py).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "glabella.web.static_storage.StaticStorage"},
+}
 STATIC_ROOT = Path(env("GLABELLA_STATIC_ROOT") or VAR_DIR / "static")
 
 # --- uploaded files (signatures, scanned consents, later photos) --------------
