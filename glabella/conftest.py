@@ -4,9 +4,10 @@ user and an auditor of one organization, and an outsider from another."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -139,6 +140,34 @@ def world(db: None) -> World:
 @pytest.fixture
 def live_world(transactional_db: None) -> World:
     return _make_world()
+
+
+#: A test that starts this close to midnight waits for the new day before it reads the date.
+MIDNIGHT_MARGIN = timedelta(seconds=90)
+
+
+def steady_today() -> date:
+    """Today's date, for a test that compares it with the dates the app works out from the clock.
+
+    Within MIDNIGHT_MARGIN of midnight it first sleeps into the new day, so a test shorter than the
+    margin reads the same day as the services it calls and the server it drives.
+    """
+    now = datetime.now()
+    left = datetime.combine(now.date() + timedelta(days=1), datetime.min.time()) - now
+    if left < MIDNIGHT_MARGIN:
+        time.sleep(left.total_seconds() + 1)
+    return date.today()
+
+
+@pytest.fixture(autouse=True)
+def _today_when_the_test_runs(request: pytest.FixtureRequest) -> None:
+    """A module marked ``today_from_the_clock`` gets its ``TODAY`` again as each test starts.
+
+    The module is imported once, when the run starts; a run that crosses midnight would otherwise
+    compare yesterday's dates with the app's today.
+    """
+    if request.node.get_closest_marker("today_from_the_clock") is not None:
+        request.module.TODAY = steady_today()
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,8 @@ from glabella.outcomes.models import Assessment, DiaryEntry
 from glabella.patients import services as patient_services
 
 API = "/api/v1"
-TODAY = date.today()
+pytestmark = pytest.mark.today_from_the_clock
+TODAY = date.today()  # again as each test starts: see steady_today()
 
 
 def send(client, url, body):

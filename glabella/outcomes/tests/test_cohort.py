@@ -14,7 +14,8 @@ from glabella.outcomes import durations
 from glabella.outcomes.tests.test_durations import quick_session
 from glabella.patients import services as patient_services
 
-TODAY = date.today()
+pytestmark = pytest.mark.today_from_the_clock
+TODAY = date.today()  # again as each test starts: see steady_today()
 MIGRAINE = {"indication": "chronic-migraine", "product_id": "botox"}
 
 

@@ -15,7 +15,8 @@ from glabella.outcomes.models import EffectReturn
 from glabella.outcomes.tests.test_durations import quick_session
 from glabella.scheduling.models import Recall
 
-TODAY = date.today()
+pytestmark = pytest.mark.today_from_the_clock
+TODAY = date.today()  # again as each test starts: see steady_today()
 ROLES = ["owner", "prescriber", "injector", "front_desk", "auditor"]
 
 # name -> (permission, methods)

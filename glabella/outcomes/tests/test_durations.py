@@ -18,7 +18,8 @@ from glabella.outcomes.models import EffectReturn, Rater, Via
 from glabella.scheduling.models import Recall
 from glabella.scheduling.tests.recall_helpers import consent_from, signed
 
-TODAY = date.today()
+pytestmark = pytest.mark.today_from_the_clock
+TODAY = date.today()  # again as each test starts: see steady_today()
 
 
 def ago(days: int) -> date:

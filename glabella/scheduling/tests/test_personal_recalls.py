@@ -21,15 +21,8 @@ from glabella.scheduling import booking, recalls
 from glabella.scheduling.models import Recall, SchedulingSettings
 from glabella.scheduling.tests.recall_helpers import consent_from, signed
 
-TODAY = date.today()
-
-
-@pytest.fixture(autouse=True)
-def _today_when_the_test_runs():
-    """TODAY is the day each test runs: a run that crosses midnight after this module was
-    imported would otherwise compare yesterday's dates with the services' today."""
-    global TODAY
-    TODAY = date.today()
+pytestmark = pytest.mark.today_from_the_clock
+TODAY = date.today()  # again as each test starts: see steady_today()
 
 
 def ago(days: int) -> date:

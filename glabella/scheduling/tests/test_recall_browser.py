@@ -13,9 +13,9 @@ from glabella.scheduling.models import Appointment, Recall, RecallState
 from glabella.scheduling.tests.recall_helpers import consent_from, signed
 from glabella.web.tests.browser import assert_fits_and_touchable, login, shot
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.today_from_the_clock]
 
-TODAY = date.today()
+TODAY = date.today()  # again as each test starts: see steady_today()
 
 
 def test_the_worklist_on_a_tablet(live_server, live_world, page):
