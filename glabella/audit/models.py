@@ -77,16 +77,42 @@ class AuditEvent(models.Model):
         }
 
     def compute_hash(self) -> str:
-        body = json.dumps(self.payload(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(f"{self.prev_hash}|{body}".encode()).hexdigest()
+        return hashlib.sha256(f"{self.prev_hash}|{_body(self.payload())}".encode()).hexdigest()
+
+    def body_before_seq(self) -> str:
+        """The hashed body up to its sequence number, for a database that numbers the event and
+        finishes the hash itself: ``compute_hash()`` is the SHA-256 of
+        ``prev_hash + "|" + before + str(seq) + "}"``.
+
+        ``seq`` is the payload's last key in sorted order, and the body is ASCII (``json.dumps``
+        escapes everything else), so its bytes are the same in any database encoding.
+        """
+        body = _body({**self.payload(), "seq": 0})
+        if not body.endswith(_SEQ_LAST):
+            raise AssertionError("seq must be the hashed payload's last key")
+        return body[: -len("0}")]
+
+
+#: How the hashed body ends: the sequence number is its last key.
+_SEQ_LAST = ',"seq":0}'
+
+
+def _body(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
 
 
 class ChainHead(models.Model):
-    """One row: the last event's sequence number and hash. Writers lock it to append."""
+    """One row: the last event's sequence number and hash. Writers lock it to append.
+
+    ``prev_hash`` is the hash the last event chained onto, when one statement appended it
+    (PostgreSQL, ``audit.services``): that statement's ``RETURNING`` reads the head's new values
+    only, so the head keeps the old hash for it.
+    """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    prev_hash = models.CharField(max_length=64, default=GENESIS_HASH)
 
     def __str__(self) -> str:
         return f"audit chain head #{self.seq}"

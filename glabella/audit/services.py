@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +136,12 @@ def append_many(events: list[AuditEvent]) -> list[AuditEvent]:
     transaction): numbered and hashed one after the other, under one lock of the head."""
     if not events:
         return events
+    if (
+        len(events) == 1
+        and connection.vendor == "postgresql"
+        and _append_in_one_statement(events[0])
+    ):
+        return events
     with transaction.atomic():
         n = len(events)
         seq, prev = _advance_head(n)
@@ -142,7 +149,7 @@ def append_many(events: list[AuditEvent]) -> list[AuditEvent]:
         for number, event in enumerate(events, start=seq - n + 1):
             event.seq, event.at, event.prev_hash = number, now, prev
             event.hash = prev = event.compute_hash()
-        if n == 1:
+        if n == 1 and connection.vendor != "postgresql":
             _insert_one_and_set_head(events[0])
         else:
             AuditEvent.objects.bulk_create(events)
@@ -153,48 +160,96 @@ def append_many(events: list[AuditEvent]) -> list[AuditEvent]:
 
 # One event, the hot path of every audited page view: the INSERT the ORM would send (the same
 # columns, each value prepared by its own field as ``save()`` prepares it), written once as
-# text. It sends no pre_save/post_save signal (none is listened to for events; a test says
-# so). On PostgreSQL the chain head's new hash is set in the same statement (one round trip
-# fewer); elsewhere it is a second statement, as for several events.
+# text. It sends no pre_save/post_save signal (none is listened to for events; a test says so).
 _COLUMNS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+_FROM_HEAD = ("seq", "prev_hash", "hash")  # what the one-statement append takes from the head
+
+
+def _quoted() -> tuple[str, str, str]:
+    quote = connection.ops.quote_name
+    table, pk = quote(AuditEvent._meta.db_table), quote(AuditEvent._meta.pk.column)
+    return table, pk, ", ".join(quote(f.column) for f in _COLUMNS)
 
 
 def _insert_sql() -> str:
-    quote = connection.ops.quote_name
-    table, pk = quote(AuditEvent._meta.db_table), quote(AuditEvent._meta.pk.column)
-    columns = ", ".join(quote(f.column) for f in _COLUMNS)
+    """SQLite: the INSERT alone (the head's hash is set by a second statement)."""
+    table, _, columns = _quoted()
     values = ", ".join(["%s"] * len(_COLUMNS))
-    insert = f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608 (our own names)
-    if connection.vendor == "postgresql":
-        return (
-            f"WITH e AS ({insert} RETURNING {pk}) "  # noqa: S608 (our own names)
-            f"UPDATE {_HEAD} SET hash = %s WHERE id = 1 RETURNING (SELECT {pk} FROM e)"
+    return f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608 (our own names)
+
+
+def _one_statement_sql() -> str:
+    """PostgreSQL: move the head on, hash the event and write it, in one statement.
+
+    The head's UPDATE numbers the event, keeps the old hash as ``prev_hash`` and finishes the
+    new hash with ``sha256()`` from the body Python wrote up to the number
+    (``AuditEvent.body_before_seq``). Every expression in its SET reads the row as it was; a
+    writer that waited for the head's row lock reads the row as the writer before left it, so
+    two events never chain onto the same one. The INSERT takes the number and the hashes from
+    the UPDATE's RETURNING and every other column from Python. No head row: nothing is written
+    and nothing is returned.
+    """
+    table, pk, columns = _quoted()
+    values = ", ".join(f"h.{f.column}" if f.attname in _FROM_HEAD else "%s" for f in _COLUMNS)
+    return (
+        f"WITH h AS (UPDATE {_HEAD} SET seq = seq + 1, prev_hash = hash, "  # noqa: S608 (our own names)
+        "hash = encode(sha256(convert_to(hash || '|' || %s || (seq + 1)::text || '}', 'UTF8')), "
+        "'hex') WHERE id = 1 RETURNING seq, prev_hash, hash) "
+        f"INSERT INTO {table} ({columns}) SELECT {values} FROM h "
+        f"RETURNING {pk}, seq, prev_hash, hash"
+    )
+
+
+_SQL: dict[str, str] = {}
+
+
+def _sql(name: str, build: Callable[[], str]) -> str:
+    key = f"{connection.vendor}:{name}"
+    sql = _SQL.get(key)
+    if sql is None:
+        sql = _SQL[key] = build()
+    return sql
+
+
+def _prepared(event: AuditEvent, skip: tuple[str, ...] = ()) -> list[Any]:
+    return [
+        f.get_db_prep_save(f.pre_save(event, True), connection)
+        for f in _COLUMNS
+        if f.attname not in skip
+    ]
+
+
+def _saved(event: AuditEvent, pk: int) -> None:
+    event.pk = pk
+    event._state.adding = False
+    event._state.db = connection.alias
+
+
+def _append_in_one_statement(event: AuditEvent) -> bool:
+    """Number, hash and write EVENT in one statement (PostgreSQL), which commits by itself
+    outside a transaction: one round trip for a page view's event instead of four (BEGIN, the
+    head, the event, COMMIT). False, with nothing written, when there is no head row yet."""
+    event.at = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _sql("one", _one_statement_sql),
+            [event.body_before_seq(), *_prepared(event, skip=_FROM_HEAD)],
         )
-    return insert
-
-
-_INSERT_SQL: dict[str, str] = {}
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    pk, event.seq, event.prev_hash, event.hash = row
+    _saved(event, pk)
+    return True
 
 
 def _insert_one_and_set_head(event: AuditEvent) -> None:
-    """Write EVENT (numbered and hashed) and make its hash the chain head's."""
-    sql = _INSERT_SQL.get(connection.vendor)
-    if sql is None:
-        sql = _INSERT_SQL[connection.vendor] = _insert_sql()
-    params = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in _COLUMNS]
+    """Write EVENT (numbered and hashed) and make its hash the chain head's (SQLite)."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(sql, [*params, event.hash])
-            row = cursor.fetchone()
-            if row is None:  # no head row: _advance_head made sure there is one
-                raise RuntimeError("The audit chain head is missing.")
-            event.pk = row[0]
-        else:
-            cursor.execute(sql, params)
-            event.pk = cursor.lastrowid
-            cursor.execute(_SET_HASH_SQL, [event.hash])
-    event._state.adding = False
-    event._state.db = connection.alias
+        cursor.execute(_sql("insert", _insert_sql), _prepared(event))
+        pk = cursor.lastrowid
+        cursor.execute(_SET_HASH_SQL, [event.hash])
+    _saved(event, pk)
 
 
 _HEAD = ChainHead._meta.db_table

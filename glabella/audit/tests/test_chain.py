@@ -118,9 +118,13 @@ def test_the_head_moves_in_two_statements_or_in_the_older_form_without_returning
     with CaptureQueriesContext(connection) as queries:
         one = append(organization=world.org, user=None, actor_label="test", action="view")
     statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
-    # Move the head, write the event, set the head's hash; PostgreSQL does the last two in one.
-    one_statement = connection.vendor == "postgresql"
-    assert len(statements) == (3 if returning else 4) - one_statement, statements
+    if connection.vendor == "postgresql":
+        # One statement moves the head, hashes the event and writes it (no BEGIN or COMMIT).
+        assert len(statements) == 1 and statements[0].startswith("WITH h AS (UPDATE"), statements
+        assert ChainHead.objects.get(pk=1).prev_hash == one.prev_hash
+    else:
+        # Move the head, write the event, set the head's hash.
+        assert len(statements) == (3 if returning else 4), statements
     with CaptureQueriesContext(connection) as queries:
         assert append_many([]) == []
     assert len(queries) == 0
@@ -166,3 +170,97 @@ def test_one_event_is_written_as_the_orm_writes_it_and_read_back_whole(world):
     from django.db.models.signals import post_save, pre_save
 
     assert not pre_save.has_listeners(AuditEvent) and not post_save.has_listeners(AuditEvent)
+
+
+def test_the_hash_can_be_finished_from_the_body_before_the_number(world):
+    """PostgreSQL finishes an event's hash from the body Python wrote up to its number; the
+    result must be ``compute_hash()``'s for any content, Unicode included."""
+    import hashlib
+
+    from django.utils import timezone
+
+    event = AuditEvent(
+        seq=1234567,
+        at=timezone.now(),
+        organization=world.org,
+        actor_label="Dr Zoë «ß» 😀",
+        action="view",
+        detail={"z": 1, "seq": "in detail", "nested": {"seq": [1, None]}},
+        prev_hash="ab" * 32,
+    )
+    before = event.body_before_seq()
+    assert before.isascii() and before.endswith(',"seq":')
+    finished = f"{event.prev_hash}|{before}{event.seq}}}"
+    assert hashlib.sha256(finished.encode()).hexdigest() == event.compute_hash()
+    event.seq = 1235567  # another number, another hash: the number is hashed
+    assert hashlib.sha256(finished.encode()).hexdigest() != event.compute_hash()
+
+
+def test_the_one_statement_append_is_postgresqls_and_writes_nothing_without_a_head(
+    world, monkeypatch
+):
+    """On PostgreSQL a single event goes in by one statement, which writes nothing when there
+    is no head row (the ordinary path then makes one); SQLite never takes it."""
+    from glabella.audit import services
+    from glabella.audit.models import ChainHead
+
+    def event() -> AuditEvent:
+        return services._unsaved(
+            organization=world.org, user=None, actor_label="test", action="view", object_type="",
+            object_id="", object_label="", ip="", request_id="", detail={},
+        )  # fmt: skip
+
+    if connection.vendor == "postgresql":
+        ChainHead.objects.all().delete()
+        count, unsaved = AuditEvent.objects.count(), event()
+        assert services._append_in_one_statement(unsaved) is False
+        assert AuditEvent.objects.count() == count and unsaved.pk is None
+    else:
+
+        def refuse(_event: AuditEvent) -> bool:
+            raise AssertionError("SQLite took PostgreSQL's one-statement append")
+
+        monkeypatch.setattr(services, "_append_in_one_statement", refuse)
+        written = services.append_many([event()])[0]
+        assert written.pk is not None and verify_chain().ok
+
+
+def test_writers_at_once_never_chain_onto_the_same_event(transactional_db, world):
+    """Four connections appending single events at once (a page view each): every number once,
+    in one unbroken chain, and the head on the last."""
+    import threading
+
+    from django.db import connections
+
+    from glabella.audit.models import ChainHead
+    from glabella.audit.services import append
+
+    start = ChainHead.objects.get(pk=1).seq
+    go = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            go.wait()
+            for i in range(25):
+                append(organization=world.org, user=None, actor_label=f"w{n}", action="view",
+                       object_id=str(i))  # fmt: skip
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures
+    seqs = list(
+        AuditEvent.objects.filter(seq__gt=start).order_by("seq").values_list("seq", flat=True)
+    )
+    assert seqs == list(range(start + 1, start + 101))
+    head = ChainHead.objects.get(pk=1)
+    assert head.seq == start + 100
+    assert head.hash == AuditEvent.objects.get(seq=start + 100).hash
+    assert verify_chain().ok
