@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.forms.widgets import TextInput
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
@@ -40,6 +41,7 @@ from glabella.charting import diagrams, forms, services
 from glabella.charting.models import (
     Depth,
     InjectionPoint,
+    Override,
     SessionLocked,
     Status,
     TreatmentSession,
@@ -83,9 +85,17 @@ def _patient(request: HttpRequest, pk: int) -> Patient:
 # once (glabella/prepared.py), not on every request. Not follow_up_of: it is rarely set (read
 # when it is), and joining the sessions table to itself doubles PostgreSQL's planning time.
 _SESSION = Prepared(
-    lambda org, session: TreatmentSession.objects.filter(
-        organization_id=org, pk=session
-    ).select_related("patient", "practitioner", "prescriber", "signed_by", "consent")
+    lambda org, session: (
+        TreatmentSession.objects.filter(organization_id=org, pk=session)
+        .select_related("patient", "practitioner", "prescriber", "signed_by", "consent")
+        # Whether any warning was overridden, in the same query: the signed record reads the
+        # overrides only when there are some (most sessions have none).
+        .annotate(
+            any_override=Exists(
+                Override.objects.filter(organization_id=org, session_id=OuterRef("pk"))
+            )
+        )
+    )
 )
 
 
@@ -1395,7 +1405,7 @@ def _signed_context(
         "areas": sorted(totals.by_area.items(), key=lambda kv: area_label(kv[0])),
         "svgs": svgs,
         "findings_at_signing": findings_at_signing,
-        "overrides": services.session_overrides(session),
+        "overrides": _signed_overrides(session),
         "history": history,
         "diagram_titles": DIAGRAM_TABS,
         "can_change": can_change,
@@ -1404,6 +1414,15 @@ def _signed_context(
             consent_services.category_for_indication(session.indication)
         ),
     }
+
+
+def _signed_overrides(session: TreatmentSession) -> list[Override]:
+    """The overrides of a session no longer a draft. Only a draft takes new ones
+    (``services.override``), so what ``_SESSION`` found when it read the session still holds
+    when there were none; a session read some other way is asked."""
+    if session.status != Status.DRAFT and getattr(session, "any_override", True) is False:
+        return []
+    return services.session_overrides(session)
 
 
 def _amend_context(form: forms.AmendForm) -> dict[str, Any]:

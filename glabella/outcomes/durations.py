@@ -201,15 +201,19 @@ def _load(
     *,
     patient_ids: Sequence[int] | None = None,
     indication: str | None = None,
+    session_rows: list[tuple[Any, ...]] | None = None,
 ) -> dict[SeriesKey, list[Treatment]]:
     """The treatments of these patients (or of the whole organization for one indication),
     grouped per patient, indication and family, in treatment order. Two queries: the sessions
-    with their units (live points, added up by the database) and the returns."""
+    with their units (live points, added up by the database) and the returns. SESSION_ROWS:
+    one patient's sessions as ``_session_rows`` reads them, when the caller has them."""
     ids = list(patient_ids) if patient_ids is not None else None
     if ids is not None and len(ids) == 1 and type(ids[0]) is int and indication is None:
         # One patient (their page, their flags): the same queries, compiled once.
         found_returns = _PATIENT_RETURNS(organization_id, ids[0])
-        found_sessions = _PATIENT_SESSIONS(organization_id, ids[0])
+        found_sessions = (
+            _PATIENT_SESSIONS(organization_id, ids[0]) if session_rows is None else session_rows
+        )
     else:
         sessions = _sessions(organization_id)
         returns = _returns(organization_id)
@@ -543,10 +547,44 @@ def _fading(series: dict[SeriesKey, list[Treatment]], today: date) -> list[Fadin
     return flags
 
 
-def fading(patient: Patient, today: date | None = None) -> list[FadingFlag]:
-    """The indications and products where PATIENT's response is fading (possible resistance)."""
+def fading(
+    patient: Patient,
+    today: date | None = None,
+    *,
+    sessions: Sequence[TreatmentSession] | None = None,
+) -> list[FadingFlag]:
+    """The indications and products where PATIENT's response is fading (possible resistance).
+
+    SESSIONS: every one of the patient's sessions with its ``live_units``, as
+    ``charting.services.sessions_for`` reads them for the patient's page, so they are not
+    read again."""
     today = today or timezone.localdate()
-    return _fading(_load(patient.organization_id, patient_ids=[patient.pk]), today)
+    rows = None if sessions is None else session_rows_of(patient, sessions)
+    return _fading(
+        _load(patient.organization_id, patient_ids=[patient.pk], session_rows=rows), today
+    )
+
+
+def session_rows_of(
+    patient: Patient, sessions: Sequence[TreatmentSession]
+) -> list[tuple[Any, ...]]:
+    """``_session_rows``'s rows for PATIENT from SESSIONS (all of theirs, each with the
+    ``live_units`` annotation): the signed and amended ones, as ``_sessions`` keeps."""
+    return [
+        (
+            s.pk,
+            s.patient_id,
+            s.clinic_id,
+            s.indication,
+            s.product_id,
+            s.treated_on,
+            s.follow_up_of_id,
+            s.signed_at,
+            s.live_units,  # type: ignore[attr-defined]
+        )
+        for s in sessions
+        if s.status in SIGNED and s.patient_id == patient.pk
+    ]
 
 
 # --- the patient's durations page ---------------------------------------------------------------

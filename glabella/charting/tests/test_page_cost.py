@@ -91,6 +91,7 @@ def test_the_charting_page_asks_the_same_queries_for_1_or_31_points(consented):
 def test_the_signed_record_asks_the_same_queries_for_1_or_31_points(consented):
     world = consented
     client = world.client("prescriber")
+    _signed(world, _preempt_draft(world, 1))  # the two below are the day's second: overridden
     few = _queries(
         client, reverse("charting:session", args=[_signed(world, _preempt_draft(world, 1)).pk])
     )
@@ -148,6 +149,34 @@ def test_the_signed_record_reads_each_table_once_and_amendments_only_when_there_
     assert len(_reads(sql, "charting_injectionpoint")) == 1, sql
     page = client.get(url).content.decode()
     assert "Point 1 was 4 units, not 5." in page
+
+
+def _overrides_read(sql: list[str]) -> list[str]:
+    """The queries reading overrides themselves (not the session's EXISTS about them)."""
+    return [q for q in sql if q.startswith('SELECT "charting_override"."id"')]
+
+
+def test_the_signed_record_reads_the_overrides_only_when_there_are_some(consented):
+    """Whether any warning was overridden comes with the session; a record without overrides
+    does not ask for them, one with overrides shows them, read once."""
+    world = consented
+    client = world.client("prescriber")
+    plain = _signed(world, _preempt_draft(world, 3))
+    assert not services.session_overrides(plain)
+    asked = _overrides_read(_queries(client, reverse("charting:session", args=[plain.pk])))
+    assert asked == []
+    overridden = _signed(world, _preempt_draft(world, 3))  # the second today: an override
+    (override,) = services.session_overrides(overridden)
+    url = reverse("charting:session", args=[overridden.pk])
+    assert len(_overrides_read(_queries(client, url))) == 1
+    assert override.reason in client.get(url).content.decode()
+
+
+def test_the_patient_page_reads_the_sessions_once_for_the_list_and_the_flags(consented):
+    world = consented
+    _signed(world, _preempt_draft(world, 3))
+    sql = _queries(world.client("prescriber"), reverse("patients:detail", args=[world.patient.pk]))
+    assert len(_reads(sql, "charting_treatmentsession")) == 1, sql
 
 
 def test_the_draft_page_reads_its_points_once_for_the_rows_the_totals_and_the_checks(consented):

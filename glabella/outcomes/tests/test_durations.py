@@ -315,3 +315,27 @@ def test_no_fading_flag_when_the_dose_was_lowered(world):
 def test_no_fading_flag_when_the_durations_hold(world):
     _history(world, [120, 110, 118], ["20", "20", "20"])
     assert durations.fading(world.patient) == []
+
+
+def test_the_patients_page_sessions_give_the_same_rows_and_flags_as_reading_them_again(world):
+    """The patient's page hands the sessions it read (with their live units) to the flags:
+    the same rows as the flags' own query, for every kind of session, and the same flags."""
+    _history(world, [120, 100, 80], ["20", "20", "22"])
+    main = quick_session(world, ago(20), "20", product_id="dysport")
+    quick_session(world, ago(10), "6", product_id="dysport", follow_up_of=main)  # a touch-up
+    quick_session(world, ago(5), "20", status=Status.DRAFT)
+    quick_session(world, ago(4), "20", status=Status.VOIDED)
+    quick_session(world, ago(3), "20", status=Status.AMENDED)
+    empty = quick_session(world, ago(2), "8", product_id="xeomin", status=Status.DRAFT)
+    InjectionPoint.objects.filter(session=empty).update(removed=True)  # no live points: no units
+    empty.status = Status.SIGNED
+    empty.save()
+    quick_session(world, ago(30), "20", patient=world.outsider_patient)
+
+    sessions = [row.session for row in charting.sessions_for(world.patient)]
+    given = durations.session_rows_of(world.patient, sessions)
+    read = durations._PATIENT_SESSIONS(world.org.pk, world.patient.pk)
+    assert sorted(given) == sorted(read)
+    assert len(given) == 8 and any(row[-1] is None for row in given)  # the emptied one
+    flags = durations.fading(world.patient, sessions=sessions)
+    assert flags == durations.fading(world.patient) and len(flags) == 1
