@@ -34,7 +34,7 @@ Reading
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -50,6 +50,7 @@ from glabella.audit.services import record
 from glabella.charting.models import Status, TreatmentSession, live_units
 from glabella.clinical import catalogue, indications, schedule
 from glabella.clinical.duration import (
+    FADING_MIN_EPISODES,
     Episode,
     KaplanMeier,
     fading_response,
@@ -560,9 +561,20 @@ def fading(
     read again."""
     today = today or timezone.localdate()
     rows = None if sessions is None else session_rows_of(patient, sessions)
+    if rows is not None and not _enough_to_judge(rows):
+        return []  # no series long enough to flag: the returns need not be read
     return _fading(
         _load(patient.organization_id, patient_ids=[patient.pk], session_rows=rows), today
     )
+
+
+def _enough_to_judge(rows: list[tuple[Any, ...]]) -> bool:
+    """Whether any indication and family has FADING_MIN_EPISODES signed sessions, the fewest
+    treatments ``fading_response`` judges (it needs that many recorded returns, one a
+    treatment). Touch-ups and sessions without units count here, which ``_load`` folds in or
+    leaves out: the count is never below the treatments', so no flag is missed."""
+    counts = Counter((row[3], family(row[4])) for row in rows)
+    return max(counts.values(), default=0) >= FADING_MIN_EPISODES
 
 
 def session_rows_of(

@@ -339,3 +339,26 @@ def test_the_patients_page_sessions_give_the_same_rows_and_flags_as_reading_them
     assert len(given) == 8 and any(row[-1] is None for row in given)  # the emptied one
     flags = durations.fading(world.patient, sessions=sessions)
     assert flags == durations.fading(world.patient) and len(flags) == 1
+
+
+def test_with_no_series_long_enough_to_judge_the_flags_read_nothing(
+    world, django_assert_num_queries
+):
+    """Fewer than FADING_MIN_EPISODES treatments in every indication and family: no flag is
+    possible, so the page's flags read no returns; from the third treatment on they do."""
+    from glabella.clinical.duration import FADING_MIN_EPISODES
+
+    assert FADING_MIN_EPISODES == 3
+    for days, lasted in ((400, 150), (260, 100)):
+        returned(world, quick_session(world, ago(days), "20"), lasted)
+    for days in (300, 200):
+        quick_session(world, ago(days), "12", indication="lateral-canthal-lines")
+    sessions = [row.session for row in charting.sessions_for(world.patient)]
+    with django_assert_num_queries(0):
+        assert durations.fading(world.patient, sessions=sessions) == []
+    assert durations.fading(world.patient) == []
+    returned(world, quick_session(world, ago(150), "20"), 80)  # a third, shorter each time
+    sessions = [row.session for row in charting.sessions_for(world.patient)]
+    with django_assert_num_queries(1):  # the returns
+        (flag,) = durations.fading(world.patient, sessions=sessions)
+    assert [flag] == durations.fading(world.patient) and "150, 100, 80 days" in flag.reason
