@@ -1002,6 +1002,8 @@ def _audit(actor: str, action: str, object_type: str, label: str, detail: dict[s
         object_type=object_type,
         object_label=label,
         detail=detail,
+        # A restored database may be an older version's, not yet migrated.
+        any_schema=True,
     )
 
 

@@ -146,7 +146,12 @@ def test_one_event_is_written_as_the_orm_writes_it_and_read_back_whole(world):
     from glabella.audit.models import ChainHead
     from glabella.audit.services import append
 
-    detail = {"patient": 7, "part": "record", "note": "Zoë «ß» 😀", "nested": {"a": [1, 2.5, None]}}
+    detail = {
+        "patient": 7,
+        "part": "record",
+        "note": 'Zoë «ß» 😀 O\'Brien "quoted" back\\slash % %s {}',
+        "nested": {"a": [1, 2.5, None], "seq": "not the number"},
+    }
     event = append(
         organization=world.org,
         user=world.users["prescriber"],
@@ -263,4 +268,34 @@ def test_writers_at_once_never_chain_onto_the_same_event(transactional_db, world
     head = ChainHead.objects.get(pk=1)
     assert head.seq == start + 100
     assert head.hash == AuditEvent.objects.get(seq=start + 100).hash
+    assert verify_chain().ok
+
+
+def test_an_older_schema_without_the_heads_prev_hash_is_audited_the_ordinary_way(
+    world, monkeypatch
+):
+    """A backup of an older version, just restored and not yet migrated, has no
+    ``audit_chainhead.prev_hash``: the restore's own event (``backup._audit``) is written the
+    ordinary way, which reads the head's number and hash only."""
+    from django.db import ProgrammingError
+
+    from glabella.audit import services
+    from glabella.interop import backup
+
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_chainhead DROP COLUMN prev_hash")
+    if connection.vendor == "postgresql":
+        with pytest.raises(ProgrammingError, match="prev_hash"):
+            services.append(organization=None, user=None, actor_label="t", action="update")
+    event = services.append(
+        organization=None, user=None, actor_label="t", action="update", any_schema=True
+    )
+    assert event.pk is not None
+
+    def refuse(_event: AuditEvent) -> bool:
+        raise AssertionError("the one-statement append needs the head's prev_hash")
+
+    monkeypatch.setattr(services, "_append_in_one_statement", refuse)
+    backup._audit("glabella restore", "update", "database", "restored", {"archive": "x"})
+    assert AuditEvent.objects.latest("seq").actor_label == "glabella restore"
     assert verify_chain().ok
