@@ -141,7 +141,13 @@ _OVERRIDES = Prepared(
 
 
 def session_overrides(session: TreatmentSession) -> list[Override]:
-    """The warnings overridden on SESSION, with who overrode them, in the model's order."""
+    """The warnings overridden on SESSION, with who overrode them, in the model's order.
+
+    A session read with the ``any_override`` annotation (``charting.views._SESSION``) that had
+    none and is no longer a draft is not asked again: only a draft takes new overrides
+    (``override`` below), so the answer read with the session still holds."""
+    if session.status != Status.DRAFT and getattr(session, "any_override", True) is False:
+        return []
     found = _OVERRIDES(session.organization_id, session.pk)
     for o in found:
         o.session = session

@@ -1405,7 +1405,7 @@ def _signed_context(
         "areas": sorted(totals.by_area.items(), key=lambda kv: area_label(kv[0])),
         "svgs": svgs,
         "findings_at_signing": findings_at_signing,
-        "overrides": _signed_overrides(session),
+        "overrides": services.session_overrides(session),
         "history": history,
         "diagram_titles": DIAGRAM_TABS,
         "can_change": can_change,
@@ -1414,15 +1414,6 @@ def _signed_context(
             consent_services.category_for_indication(session.indication)
         ),
     }
-
-
-def _signed_overrides(session: TreatmentSession) -> list[Override]:
-    """The overrides of a session no longer a draft. Only a draft takes new ones
-    (``services.override``), so what ``_SESSION`` found when it read the session still holds
-    when there were none; a session read some other way is asked."""
-    if session.status != Status.DRAFT and getattr(session, "any_override", True) is False:
-        return []
-    return services.session_overrides(session)
 
 
 def _amend_context(form: forms.AmendForm) -> dict[str, Any]:
