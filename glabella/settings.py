@@ -169,6 +169,10 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# PostgreSQL: the pages' fixed queries are prepared on the server once per connection and
+# planned once (glabella/prepared.py). Turn off (0) behind a pooler that moves a client's
+# transactions between server sessions (PgBouncer in transaction or statement mode).
+GLABELLA_PG_PREPARE = env_bool("GLABELLA_PG_PREPARE", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- authentication ----------------------------------------------------------

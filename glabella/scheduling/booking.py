@@ -554,7 +554,9 @@ def _upcoming(org: int, patient: int, now: datetime) -> QuerySet[Appointment]:
         .filter(Q(ends_at__gte=now))
         .exclude(status=AppointmentStatus.CANCELLED)
         .select_related("practitioner", "clinic", "room")
-        .order_by("starts_at")
+        # Two appointments may start together (two clinics, a double booking): the id decides,
+        # so the same ten come in the same order whichever plan the database takes.
+        .order_by("starts_at", "pk")
     )
 
 

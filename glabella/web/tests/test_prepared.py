@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import re
 import warnings
 import zoneinfo
 from datetime import UTC, date, datetime, timedelta
@@ -18,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.db.models import Model
+from django.db import connection, connections
+from django.db.models import BooleanField, Model
+from django.db.models.expressions import RawSQL
 from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import glabella
+from glabella import prepared as prepared_module
 
 # The modules that make the app's prepared queries (importing them registers the queries).
 from glabella.charting import services as charting_services
@@ -351,3 +354,130 @@ def test_the_active_time_zone_is_part_of_what_is_kept(demo_org):
             assert ours == list(query.build(demo_org.pk)), zone
             found[zone] = patient.pk in ours
     assert found == {"Pacific/Kiritimati": True, "Pacific/Pago_Pago": False}
+
+
+# --- PostgreSQL: prepared on the server, planned once per connection ----------------------------
+
+
+def _statements() -> dict[str, str | None]:
+    """SQL -> the name it is prepared under on this connection (None: the server refused)."""
+    connection.ensure_connection()
+    return getattr(connection.connection, "_glabella_statements", {})
+
+
+def _untyped() -> Prepared[int]:
+    """A query with a parameter PostgreSQL cannot type: a value tested for NULL."""
+    return Prepared(
+        lambda org, label: Patient.objects.filter(
+            RawSQL("%s IS NOT NULL", (label,), output_field=BooleanField()), organization_id=org
+        ).values_list("pk", flat=True),
+        kinds=(int, str),
+    )
+
+
+def test_placeholders_become_numbered_and_percent_signs_stay():
+    assert (
+        prepared_module._numbered("a LIKE '%%x%%' AND b = %s AND c IN (%s, %s)")
+        == "a LIKE '%x%' AND b = $1 AND c IN ($2, $3)"
+    )
+    assert prepared_module._numbered("SELECT 1") == "SELECT 1"
+
+
+def test_the_log_of_an_execute_gives_the_sql_it_was_prepared_from():
+    shown = " /* glabella prepared: "
+    # A value may hold anything, the comment's own opening included; the SQL is what follows
+    # the last one.
+    values = f"(1, 'a) /* b{shown}c */', 3)"
+    logged = "EXECUTE glabella_7" + values + shown + 'SELECT x FROM "t" WHERE a = $1 */'  # noqa: S608 (a log line, never run)
+    assert prepared_module.logged_sql(logged) == 'SELECT x FROM "t" WHERE a = $1'
+    assert prepared_module.logged_sql(f"EXECUTE glabella_2{shown}SELECT 1 */") == "SELECT 1"
+    assert prepared_module.logged_sql('SELECT "a" FROM "b"') == 'SELECT "a" FROM "b"'
+
+
+def test_each_query_of_the_app_is_prepared_on_postgresql_and_run_by_name(demo_org):
+    """On PostgreSQL every app query is prepared (none refused by the server) and run as
+    EXECUTE, the log showing the SQL; SQLite runs the SQL itself."""
+    values = _candidates(demo_org)
+    for prepared in _the_apps():
+        names = _names(prepared)
+        args = tuple(values[n][0] for n in names)
+        with CaptureQueriesContext(connection) as seen:
+            prepared(*args)
+        [sql] = [q["sql"] for q in seen.captured_queries]
+        if connection.vendor == "postgresql":
+            assert re.match(r"EXECUTE glabella_\d+\(", sql), sql
+            assert all(_statements().values()), "the server refused to prepare a query"
+        else:
+            assert sql.startswith("SELECT "), sql
+        # The log still tells what ran: the SQL itself, or the SQL the statement was made from.
+        shown = prepared_module.logged_sql(sql)
+        assert shown.startswith("SELECT ") and "%s" not in shown and "EXECUTE" not in shown
+    if connection.vendor == "postgresql":
+        assert len([n for n in _statements().values() if n]) >= len(_the_apps())
+
+
+def test_postgresql_plans_a_prepared_query_once(demo_org):
+    """After its first runs (PostgreSQL tries plans for the values five times) the session's
+    query runs on the plan kept for it: no more planning."""
+    session = TreatmentSession.objects.filter(organization=demo_org).first()
+    for _ in range(8):
+        charting_views._SESSION(demo_org.pk, session.pk)
+    if connection.vendor != "postgresql":
+        assert not hasattr(connection.connection, "_glabella_statements")
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements")
+        plans = {name: (generic, custom) for name, generic, custom in cursor.fetchall()}
+    key = (charting_views._SESSION._key, timezone.get_current_timezone_name())
+    sql = connections["default"].__dict__["_glabella_prepared"][key].sql
+    generic, custom = plans[_statements()[sql]]
+    assert generic >= 3 and custom <= 5, (generic, custom)
+
+
+def test_a_query_the_server_will_not_prepare_runs_unprepared_and_the_transaction_goes_on(
+    demo_org, caplog
+):
+    """A parameter whose type PostgreSQL cannot tell (here ``%s IS NOT NULL``): the
+    statement is refused under its own savepoint, the query runs as plain SQL, gives what
+    the queryset gives, and the test's transaction is still usable."""
+    query = _untyped()
+    for _ in range(2):
+        assert query(demo_org.pk, "x") == list(query.build(demo_org.pk, "x"))
+        assert len(query(demo_org.pk, "x")) == 6
+    assert Patient.objects.filter(organization=demo_org).count() == 6  # the transaction goes on
+    if connection.vendor == "postgresql":
+        assert None in _statements().values()
+        assert "did not prepare" in caplog.text
+
+
+def test_prepared_statements_can_be_turned_off(demo_org, settings):
+    """GLABELLA_PG_PREPARE=0 (a pooler in transaction mode): the SQL is sent as it is."""
+    settings.GLABELLA_PG_PREPARE = False
+    patient = Patient.objects.filter(organization=demo_org).first()
+    with CaptureQueriesContext(connection) as seen:
+        assert patient_views._PATIENT_PAGE(demo_org.pk, patient.pk) == [patient]
+    assert seen.captured_queries[0]["sql"].startswith("SELECT ")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_prepares_again_and_autocommit_needs_no_savepoint():
+    """The statements belong to the database session: after Django reconnects they are
+    prepared again on the new connection. Outside a transaction (as a page runs) preparing
+    takes no savepoint, and a refused statement leaves nothing behind either."""
+    org = demo.load(patients=2, now=NOW)
+    patient = Patient.objects.filter(organization=org).first()
+    refused = _untyped()
+    for _ in range(2):
+        assert patient_views._PATIENT_PAGE(org.pk, patient.pk) == [patient]
+        assert sorted(refused(org.pk, "z")) == sorted(
+            Patient.objects.filter(organization=org).values_list("pk", flat=True)
+        )
+        if connection.vendor == "postgresql":
+            prepared = [n for n in _statements().values() if n]
+            assert prepared and None in _statements().values()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT name FROM pg_prepared_statements")
+                assert set(prepared) == {name for (name,) in cursor.fetchall()}
+        first = connection.connection
+        connection.close()
+        assert connection.connection is None and first is not None
