@@ -356,6 +356,9 @@ def _numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else f"${next(counter)}", sql)
 
 
+_SHOWN = " /* glabella prepared: "  # begins the comment an EXECUTE carries in a query log
+
+
 def _execute(wrapper: Any, name: str, sql: str, count: int) -> str:
     """The statement that runs NAME with COUNT values. When queries are logged (debug, the
     tests' query capture) it carries the prepared SQL in a comment, so the log still says
@@ -365,9 +368,6 @@ def _execute(wrapper: Any, name: str, sql: str, count: int) -> str:
         shown = _numbered(sql).replace("*/", "* /").replace("%", "%%")
         statement = f"{statement}{_SHOWN}{shown} */"
     return statement
-
-
-_SHOWN = " /* glabella prepared: "  # begins the comment an EXECUTE carries in a query log
 
 
 def logged_sql(logged: str) -> str:

@@ -23,20 +23,21 @@ from django.template.defaultfilters import date as django_date
 register = template.Library()
 
 
+def _dmy(value: Date) -> str:
+    return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
+
+
 @register.filter(expects_localtime=True, is_safe=False)
 def date(value: Any, arg: str | None = None) -> str:
     """What Django's ``|date:arg`` writes."""
     kind = type(value)
     if kind is DateTime:
         if arg == "d/m/Y":
-            return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
+            return _dmy(value)
         if arg == "d/m/Y H:i":
-            return (
-                f"{value.day:02d}/{value.month:02d}/{value.year:04d} "
-                f"{value.hour:02d}:{value.minute:02d}"
-            )
+            return f"{_dmy(value)} {value.hour:02d}:{value.minute:02d}"
         if arg == "H:i":
             return f"{value.hour:02d}:{value.minute:02d}"
     elif kind is Date and arg == "d/m/Y":
-        return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
+        return _dmy(value)
     return str(django_date(value, arg))
