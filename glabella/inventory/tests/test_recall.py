@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import io
 
 import pytest
@@ -8,7 +9,10 @@ from django.test.utils import CaptureQueriesContext
 
 from glabella.audit.models import Action, AuditEvent
 from glabella.charting import services as charting
+from glabella.charting.models import InjectionPoint
 from glabella.inventory import services
+from glabella.inventory.models import StockMove
+from glabella.inventory.services import RecallRow
 from glabella.inventory.tests.helpers import (
     GTIN_BOTOX_COSMETIC_50,
     datamatrix,
@@ -133,3 +137,49 @@ def test_viewing_the_recall_is_audited_with_the_patients(treated):
     trace = services.view_recall(treated.actor("prescriber"), "RC1")
     event = AuditEvent.objects.filter(action=Action.VIEW, object_type="inventory.lot").get()
     assert event.detail["patients"] == trace.patient_ids
+
+
+def test_each_trace_row_holds_its_draw_point_session_patient_and_lot(treated):
+    """Every field of every row, against the records themselves (the rows are read as tuples,
+    in RecallRow's order: a column out of place would put one value in another's field)."""
+    assert tuple(services._TRACE_COLUMNS) == tuple(f.name for f in dataclasses.fields(RecallRow))
+    for trace in (
+        services.recall_trace(treated.org, "RC1"),
+        services.recall_trace(treated.org, lot=services.recall_trace(treated.org, "RC2").lots[0]),
+    ):
+        assert trace.rows
+        for r in trace.rows:
+            move = StockMove.objects.get(
+                organization=treated.org,
+                kind="administer",
+                session_id=r.session_id,
+                point_number=r.point_number,
+                lot__lot_number=r.lot_number,
+                reversed_by__isnull=True,
+            )
+            point = InjectionPoint.objects.get(session=move.session, number=r.point_number)
+            patient = move.session.patient
+            assert r == RecallRow(
+                patient_id=patient.pk,
+                given_name=patient.given_name,
+                family_name=patient.family_name,
+                date_of_birth=patient.date_of_birth,
+                phone=patient.phone,
+                email=patient.email,
+                reminder_consent=patient.reminder_consent,
+                preferred_channel=patient.preferred_channel,
+                session_id=move.session_id,
+                treated_on=move.session.treated_on,
+                session_status=move.session.status,
+                clinic=move.session.clinic.name,
+                point_number=move.point_number,
+                area=point.area,
+                muscle=point.muscle,
+                side=point.side,
+                units=-move.units,
+                drawn_at=move.at,
+                vial_id=move.vial_id,
+                lot_number=move.lot.lot_number,
+                product_id=move.lot.product_id,
+                expiry=move.lot.expiry,
+            )

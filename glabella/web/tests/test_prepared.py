@@ -35,7 +35,7 @@ from glabella.charting import views as charting_views
 from glabella.charting.models import Override, TreatmentSession
 from glabella.consent import services as consent_services  # noqa: F401
 from glabella.inventory import services as stock_services  # noqa: F401
-from glabella.inventory.models import Vial
+from glabella.inventory.models import Lot, StockMove, Vial
 from glabella.outcomes import durations
 from glabella.outcomes.models import EffectReturn
 from glabella.patients import services as patient_services  # noqa: F401
@@ -113,6 +113,28 @@ def demo_org(db):
             returned_on=s.treated_on + timedelta(days=100),
             recorded_by=s.signed_by,
         )
+    if not StockMove.objects.filter(organization=org, kind="administer").exists():
+        # The recall trace's rows: a draw to a charted point, a draw to a point no longer on
+        # the chart, and a draw reversed (which the trace leaves out).
+        vial = Vial.objects.filter(organization=org).first()
+        assert vial is not None, "the demo has no vial"
+        number = s.points.order_by("number").values_list("number", flat=True).first()
+        common = {
+            "organization": org,
+            "clinic": s.clinic,
+            "kind": "administer",
+            "lot": vial.lot,
+            "vial": vial,
+            "at": s.created_at,
+            "by": s.signed_by,
+            "session": s,
+        }
+        StockMove.objects.create(**common, units=Decimal("-4.00"), point_number=number)
+        StockMove.objects.create(**common, units=Decimal("-2.50"), point_number=99)
+        drawn = StockMove.objects.create(**common, units=Decimal("-1.00"), point_number=number)
+        StockMove.objects.create(
+            **{**common, "kind": "adjust"}, units=Decimal("1.00"), reverses=drawn, reason="Test."
+        )
     return org
 
 
@@ -137,6 +159,11 @@ def _candidates(org) -> dict[str, list[Any]]:
         "patient": list(Patient.objects.filter(organization=org).values_list("pk", flat=True)),
         "clinic": sorted(set(sessions.values_list("clinic_id", flat=True))),
         "product": sorted(set(sessions.values_list("product_id", flat=True))),
+        # The recall trace: every lot (drawn from or not), by id and by number.
+        "lot": sorted(Lot.objects.filter(organization=org).values_list("pk", flat=True)),
+        "number": sorted(
+            set(Lot.objects.filter(organization=org).values_list("lot_number", flat=True))
+        ),
     }
 
 
