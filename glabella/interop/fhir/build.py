@@ -253,7 +253,7 @@ def practitioner(user: Row) -> dict[str, Any]:
 PREFERRED = {"email": "email", "sms": "phone", "phone": "phone"}
 PATIENT_COLUMNS = (
     "id",
-    "updated_at",
+    "last_updated",  # updated_at as its instant text, written by the database (fhir/instants.py)
     "given_name",
     "family_name",
     "sex",
@@ -272,8 +272,8 @@ def patient(p: Row) -> dict[str, Any]:
     pk = str(p["id"])
     given, family = p["given_name"], p["family_name"]
     out: dict[str, Any] = {"resourceType": "Patient", "id": pk}
-    if p["updated_at"] is not None:
-        out["meta"] = {"lastUpdated": iso_instant(p["updated_at"])}
+    if p["last_updated"] is not None:
+        out["meta"] = {"lastUpdated": p["last_updated"]}
     out["identifier"] = [{"system": _PATIENT_ID, "value": pk}]
     out["active"] = True
     name: dict[str, Any] = {"use": "official", "text": f"{given} {family}"}

@@ -59,6 +59,7 @@ from glabella.accounts.models import Clinic, Membership, Organization, User
 from glabella.charting.models import Amendment, InjectionPoint, TreatmentSession
 from glabella.consent.models import Consent
 from glabella.interop.fhir import build
+from glabella.interop.fhir.instants import InstantText
 from glabella.outcomes.models import AdverseEvent, Assessment, DiaryEntry
 from glabella.patients.models import Patient
 from glabella.scheduling.models import Appointment
@@ -173,7 +174,14 @@ def practitioners(org: Any) -> QuerySet:
 
 
 def patients(org: Any) -> QuerySet:
-    return Patient.objects.for_org(org).order_by("pk").values(*build.PATIENT_COLUMNS)
+    # The last change as the text of meta.lastUpdated, from the database: a bulk export of
+    # patients spent a fifth of its time reading it as a datetime only to format it again.
+    return (
+        Patient.objects.for_org(org)
+        .annotate(last_updated=InstantText("updated_at"))
+        .order_by("pk")
+        .values(*build.PATIENT_COLUMNS)
+    )
 
 
 def sessions(org: Any) -> QuerySet:
