@@ -1655,19 +1655,18 @@ def recall_trace(
     if lot is not None:
         if lot.organization_id != getattr(organization, "pk", None):
             raise Lot.DoesNotExist("No such lot.")
-        lots = [lot]
+        lots, label = [lot], lot.lot_number
     else:
-        number = normalize_lot(lot_number)
-        if not number:
+        label = normalize_lot(lot_number)
+        if not label:
             raise ValidationError({"lot_number": "Enter the lot number to trace."})
-        lots = _LOTS_NUMBERED(organization.pk, number)
-    label = lots[0].lot_number if lots else normalize_lot(lot_number)
+        lots = _LOTS_NUMBERED(organization.pk, label)
     if not lots:
         return RecallTrace(label, [], [])
     if lot is not None:
         found = _TRACE_OF_LOT(organization.pk, lot.pk)
     else:
-        found = _TRACE_OF_NUMBER(organization.pk, lots[0].lot_number)
+        found = _TRACE_OF_NUMBER(organization.pk, label)
     # Each row's values in RecallRow's order (_TRACE_COLUMNS); a point no longer on the chart
     # has no area, muscle or side; a draw's units are negative on the books.
     rows = []
