@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-import json
+import itertools
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -12,7 +13,9 @@ from typing import Any, NamedTuple, overload
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, transaction
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 from glabella.accounts.actor import Actor
@@ -302,8 +305,9 @@ def search_patients(
     trigram index (migrations/0005_search_index.py); other words alone walk the
     organization's search index in order and stop at LIMIT. Either way the ids come first,
     from an index, then the rows of those LIMIT patients, in the same statement
-    (:func:`search_sql`): one query; on SQLite the trigram lookup first asks the FTS table for
-    its candidates (two). On PostgreSQL phone digits alone are one level: the rows are read
+    (:func:`search_sql`): one query. On SQLite the FTS table's candidates and the walk are two
+    arms of that statement, the number of candidates choosing which one reads rows
+    (:func:`_either_sql`). On PostgreSQL phone digits alone are one level: the rows are read
     with the condition, and the planner chooses between the trigram index and the walk.
 
     The patients are read when first needed (:class:`SearchResults`): all of them when
@@ -366,9 +370,9 @@ class SearchResults(Sequence[Patient]):
     def __len__(self) -> int:
         if self._cache is not None:
             return len(self._cache)
-        ids, params, _ = self._sql()
+        ids, params = self._sql()[:2]
         with connections["default"].cursor() as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM ({ids}) found", params)  # noqa: S608
+            _execute(cursor, f"SELECT COUNT(*) FROM ({ids}) found", params)  # noqa: S608
             (count,) = cursor.fetchone()
             return int(count)
 
@@ -398,13 +402,16 @@ def search_sql(
 
 
 class _Statement(NamedTuple):
-    """A search's first matches: IDS, the statement of their ids in order (with PARAMS), and
+    """A search's first matches: IDS, the statement of their ids in order (with PARAMS);
     DIRECT, when the rows are best read by the same condition in one level (the condition
-    on patients_patient, the organization's included, and its parameters)."""
+    on patients_patient, the organization's included, and its parameters); EITHER, on
+    SQLite, when the FTS table's candidates or the walk give the rows in one statement
+    (:func:`_either_sql`)."""
 
     ids: str
     params: list[Any]
     direct: tuple[str, list[Any]] | None
+    either: _Either | None = None
 
 
 def _rows_statement(
@@ -412,6 +419,13 @@ def _rows_statement(
 ) -> tuple[str, list[Any]]:
     """The statement reading the rows (FIELDS) of STATEMENT's matches, in order, and its
     parameters but the last two (the LIMIT and the OFFSET)."""
+    if statement.either is not None:
+        # Each arm reads its rows, in order, at most the search's limit; only one gives any.
+        sql, params = _either_sql(statement.either, _columns(fields))
+        return (
+            f"SELECT * FROM ({sql}) AS {_TABLE} ORDER BY {_ORDER} LIMIT %s OFFSET %s",  # noqa: S608
+            params,
+        )
     if statement.direct is not None:
         where, params = statement.direct
         return (
@@ -439,7 +453,7 @@ def _patients(
     (which defers the fields not read)."""
     wrapper = connections[using]
     with wrapper.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         rows = cursor.fetchall()
     if not rows:
         return []
@@ -452,7 +466,54 @@ def _patients(
                 for convert in functions:
                     value = convert(value, column, wrapper)
                 row[i] = value
+    if _plain_init():
+        # What from_db makes of a row, without Model.__init__'s general path (about 7 µs a
+        # patient, as much as a rare phone's whole look-up when ten patients share its
+        # digits): the values read, the rest deferred (a field not in __dict__ is read when
+        # first used, as only() leaves it), the instance loaded from USING.
+        made = []
+        for row in rows:
+            patient = _new(Patient)
+            patient._state = state = ModelState()
+            state.adding, state.db = False, using
+            patient.__dict__.update(zip(fields, row, strict=True))
+            made.append(patient)
+        return made
     return [Patient.from_db(using, fields, row) for row in rows]
+
+
+_new = object.__new__
+
+
+def _plain_init() -> bool:
+    """Whether a patient read is only its values: Patient keeps Model.from_db and nothing
+    listens for its pre_init or post_init signals (checked on every read, since a receiver
+    can be connected at any time; otherwise the instances are made by from_db)."""
+    return (
+        Patient.from_db.__func__ is Model.from_db.__func__  # type: ignore[attr-defined]
+        and not pre_init.has_listeners(Patient)
+        and not post_init.has_listeners(Patient)
+    )
+
+
+def _execute(cursor: Any, sql: str, params: list[Any]) -> None:
+    """CURSOR.execute(SQL, PARAMS), SQL's %s placeholders numbered on SQLite: Django turns a
+    statement's %s into SQLite's ? with a regular expression, 25 µs for a search's statement
+    (1,500 characters), and named ones with one % formatting, a tenth of that."""
+    if cursor.db.vendor == "sqlite":
+        cursor.execute(_numbered(sql), {f"p{i}": value for i, value in enumerate(params)})
+    else:
+        cursor.execute(sql, params)
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(sql: str) -> str:
+    """SQL with its %s placeholders (not %%s: a literal % then s) as %(p0)s, %(p1)s, ..."""
+    numbers = itertools.count()
+    return _PLACEHOLDER.sub(lambda _: f"%(p{next(numbers)})s", sql)
+
+
+_PLACEHOLDER = re.compile(r"(?<!%)%s")  # as Django's SQLite backend finds them
 
 
 def _converters(wrapper: Any, fields: tuple[str, ...]) -> list[tuple[int, list[Any], Any]]:
@@ -510,8 +571,17 @@ def _search_statement(
     def like(column: str, lookup: str, text: str) -> None:
         # What the ORM writes for COLUMN__LOOKUP=TEXT (django.db.models.lookups.Contains).
         lhs = connection.ops.lookup_cast(lookup, "CharField") % f'{_TABLE}."{column}"'
-        where.append(f"{lhs} {connection.operators[lookup] % '%s'}")
-        params.append(f"%{connection.ops.prep_for_like_query(text)}%")
+        escaped = connection.ops.prep_for_like_query(text)
+        if connection.vendor == "sqlite":
+            # The pattern as an expression, as the ORM writes one it does not know yet
+            # ('%' || %s || '%'). A pattern that is a bare parameter makes SQLite prepare the
+            # whole statement again each time a value is bound to it (the plan could use an
+            # index for a pattern's prefix): about 40 µs, as much as a rare phone's look-up.
+            where.append(f"{lhs} {connection.pattern_ops[lookup].format('%s')}")
+            params.append(escaped)
+        else:
+            where.append(f"{lhs} {connection.operators[lookup] % '%s'}")
+            params.append(f"%{escaped}%")
 
     for token in query.split():
         dob = _parse_day(token)
@@ -545,6 +615,11 @@ def _search_statement(
         # in one level, the rows read with the condition.
         where = f'{_TABLE}."organization_id" = %s AND {condition}'
         return _Statement(*plain, direct=(where, [organization_id, *params]))
+    match = _fts_match(parts) if connection.vendor == "sqlite" else ""
+    if match and _has_fts_index(using):
+        most = _fts_most(using, organization_id)
+        either = _Either(match, organization_id, condition, params, limit, most)
+        return _Statement(*_either_sql(either, f'{_TABLE}."id"'), direct=None, either=either)
     ids = _indexed_rows(using, organization_id, condition, params, parts, limit)
     if ids is None:
         # No word long enough for the substring index: walk the organization's search index
@@ -572,45 +647,20 @@ def _indexed_rows(
     limit: int,
 ) -> tuple[str, list[Any]] | None:
     """The ids of the first LIMIT patients of ORGANIZATION_ID that meet CONDITION (SQL on
-    patients_patient, with PARAMS), in order, found through the trigram index, as a subquery
-    (SQL and parameters); None when the walk of the search index is the better way (no part
-    long enough for trigrams; SQLite: a common word) or the database has no trigram index.
+    patients_patient, with PARAMS), in order, found through PostgreSQL's trigram index, as a
+    subquery (SQL and parameters); None when no part is long enough for trigrams, or the
+    database is not PostgreSQL (SQLite's FTS table: :func:`_either_sql`).
 
-    SQLite: the FTS5 table gives the candidate ids (each part a phrase of trigrams: all the
-    rows holding it, and a few more that fold the same), and the LIKE decides. Fewer than
-    FTS_MOST candidates: their rows are read by id, the organization required as an
-    expression (organization_id + 0) no index serves, since with it SQLite (which has no
-    statistics unless someone runs ANALYZE) would walk the organization's index in order
-    testing every id instead. More: None, the walk, which reads only the index and stops at
-    LIMIT; at worst it reads every entry of the organization.
-
-    PostgreSQL: the organization's matches are MATERIALIZED (a fence the planner does not
-    cross), collected with the trigram GIN index or the organization's index, whichever reads
-    fewer rows, and the first LIMIT kept. Left to itself, for a word it thinks common the
-    planner walks the organization in order, reading every row before the first match; when
-    the matches sit late in the alphabet that is most of the organization (1,000,000
-    patients: "walsh" 2.7 s walking, 0.3 s this way).
+    The organization's matches are MATERIALIZED (a fence the planner does not cross),
+    collected with the trigram GIN index or the organization's index, whichever reads fewer
+    rows, and the first LIMIT kept. Left to itself, for a word it thinks common the planner
+    walks the organization in order, reading every row before the first match; when the
+    matches sit late in the alphabet that is most of the organization (1,000,000 patients:
+    "walsh" 2.7 s walking, 0.3 s this way).
     """
     if not any(len(text) >= TRIGRAM_SHORTEST for _, text in parts):
         return None
     vendor = connections[using].vendor
-    if vendor == "sqlite":
-        match = _fts_match(parts)
-        if not match or not _has_fts_index(using):
-            return None
-        with connections[using].cursor() as cursor:
-            cursor.execute(_FTS_ROWIDS, [match, FTS_MOST])
-            candidates = [row[0] for row in cursor.fetchall()]
-        if len(candidates) >= FTS_MOST:
-            # A common word: the walk of the organization's search index (reading the index
-            # only, stopping at LIMIT) costs less than fetching every candidate's row.
-            return None
-        return (
-            f'SELECT {_TABLE}."id" FROM {_TABLE} '  # noqa: S608
-            f'WHERE ({_TABLE}."organization_id" + 0) = %s AND {condition} '
-            f'AND {_TABLE}."id" IN ({_JSON_IDS}) ORDER BY {_ORDER} LIMIT %s',
-            [organization_id, *params, json.dumps(candidates), limit],
-        )
     if vendor == "postgresql":
         return (
             "WITH c (id, family_name, given_name) AS MATERIALIZED ("  # noqa: S608
@@ -629,10 +679,82 @@ FTS_TRIGGERS = (f"{FTS_TABLE}_insert", f"{FTS_TABLE}_delete", f"{FTS_TABLE}_upda
 TRIGRAM_SHORTEST = 3  # a trigram index finds nothing shorter: those stay LIKE only
 FTS_MOST = 2000
 """SQLite: at this many FTS candidates (of every organization) or more, search walks the
-organization's search index instead. Fetching a candidate's row costs about 2.5 µs, reading an
-entry of the walk about 0.2 µs, and the walk stops at the limit."""
-_FTS_ROWIDS = f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s LIMIT %s"  # noqa: S608
-_JSON_IDS = "SELECT value FROM json_each(%s)"  # the candidates, as one parameter
+organization's search index instead (fewer in a small organization: :func:`_fts_most`).
+Fetching a candidate's row costs about 2 µs, reading an entry of the walk about 0.1 µs, and
+the walk stops at the limit."""
+WALK_SHARE = 20
+"""SQLite: an organization of N patients walks at N / WALK_SHARE candidates, if that is fewer
+than FTS_MOST: that many candidates' rows cost about what the walk of every patient of the
+organization costs at worst, and counting them costs less the fewer they are."""
+SIZE_SECONDS = 600.0  # how long a process keeps an organization's number of patients
+_sizes: dict[tuple[str, str, int], tuple[float, int]] = {}
+
+
+def _fts_most(using: str, organization_id: int) -> int:
+    """SQLite: from how many FTS candidates a search of ORGANIZATION_ID walks its search
+    index. Its number of patients is counted once per SIZE_SECONDS per process: only the
+    search's speed depends on it, never what it finds."""
+    key = (using, str(connections[using].settings_dict["NAME"]), organization_id)
+    now = time.monotonic()
+    kept = _sizes.get(key)
+    if kept is None or now - kept[0] > SIZE_SECONDS:
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                f'SELECT COUNT(*) FROM {_TABLE} WHERE "organization_id" = %s',  # noqa: S608
+                [organization_id],
+            )
+            kept = _sizes[key] = (now, int(cursor.fetchone()[0]))
+    return max(1, min(FTS_MOST, kept[1] // WALK_SHARE))
+
+
+class _Either(NamedTuple):
+    """A search on SQLite with the FTS index: MATCH, the FTS5 query of its long-enough parts;
+    the patients of ORGANIZATION_ID meeting CONDITION (SQL on patients_patient, with
+    PARAMS); the first LIMIT of them."""
+
+    match: str
+    organization_id: int
+    condition: str
+    params: list[Any]
+    limit: int
+    most: int  # from this many candidates, the walk (_fts_most)
+
+
+def _either_sql(either: _Either, columns: str) -> tuple[str, list[Any]]:
+    """SQLite: COLUMNS of the first LIMIT matches, in order, in one statement of two arms, of
+    which the FTS table's count of candidates lets one read rows (a LIMIT of 0 stops the
+    other before it reads any), and its parameters.
+
+    The candidates: the FTS table's rows for MATCH (each part a phrase of trigrams: all the
+    rows holding it, of every organization, and a few more that fold the same), at most
+    MOST, MATERIALIZED once. Fewer than MOST: the first arm reads their rows by id
+    (CROSS JOIN: the candidates first), the LIKE deciding; the organization is required as
+    an expression (organization_id + 0) no index serves, since with it SQLite (which has no
+    statistics unless someone runs ANALYZE) would walk the organization's index in order
+    testing every id instead. MOST or more (a common word): the second arm walks the
+    organization's search index (in order, with every searched column, so a row is read
+    only when it matches) and stops at LIMIT; at worst it reads every entry of the
+    organization. Either way one statement, so the search costs one round trip and the
+    guard cannot go stale between two."""
+    few = "(SELECT COUNT(*) FROM candidates) < %s"
+    sql = (
+        "WITH candidates (id) AS MATERIALIZED ("  # noqa: S608
+        f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s LIMIT %s) "
+        f"SELECT * FROM (SELECT {columns} FROM candidates CROSS JOIN {_TABLE} "
+        f'ON {_TABLE}."id" = candidates.id '
+        f'WHERE ({_TABLE}."organization_id" + 0) = %s AND {either.condition} '
+        f"ORDER BY {_ORDER} LIMIT CASE WHEN {few} THEN %s ELSE 0 END) "
+        f"UNION ALL SELECT * FROM (SELECT {columns} FROM {_TABLE} "
+        f'WHERE {_TABLE}."organization_id" = %s AND {either.condition} '
+        f"ORDER BY {_ORDER} LIMIT CASE WHEN {few} THEN 0 ELSE %s END)"
+    )
+    most = either.most
+    return sql, [
+        either.match,
+        most,
+        *(either.organization_id, *either.params, most, either.limit),
+        *(either.organization_id, *either.params, most, either.limit),
+    ]
 
 
 def _fts_match(parts: list[tuple[str, str]]) -> str:
@@ -667,7 +789,14 @@ def _has_fts_index(alias: str) -> bool:
     return present
 
 
+_DAY_SHAPE = re.compile(r"\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}")
+"""Every date _parse_day reads has this shape: a word without it is not tried (four failed
+strptime calls cost about 9 µs, a quarter of a search's own work)."""
+
+
 def _parse_day(token: str) -> date | None:
+    if not _DAY_SHAPE.fullmatch(token):
+        return None
     for fmt in ("%d/%m/%Y", "%Y-%m-%d", "%d.%m.%Y", "%d-%m-%Y"):
         try:
             return datetime.strptime(token, fmt).date()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -14,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q, QuerySet
+from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -380,11 +382,16 @@ def test_a_rare_phone_substring_is_found_through_the_trigram_index(world):
         assert [p.pk for p in found] == _plain_scan(actor, typed, 25)
     plan = _plan(actor, typed)
     if connection.vendor == "sqlite":
-        # The candidates come from the FTS table, then their rows by id: no walk of the
-        # organization, no scan.
-        assert any("patients_patient_fts MATCH" in q["sql"] for q in queries), queries
-        assert "json_each" in plan and "INTEGER PRIMARY KEY" in plan, plan
-        assert "patient_org_family_given" not in plan and "SCAN patients_patient" not in plan
+        # One statement: the candidates come from the FTS table, then their rows by id; the
+        # other arm, the walk of the organization's search index (which stops before it
+        # reads anything when the candidates are few: test_the_number_of_candidates_...).
+        # Never a scan of the table.
+        asked = [q for q in queries.captured_queries if "patients_patient_fts MATCH" in q["sql"]]
+        assert len(asked) == 1, queries.captured_queries
+        assert "SCAN patients_patient_fts VIRTUAL TABLE" in plan, plan
+        assert "SEARCH patients_patient USING INTEGER PRIMARY KEY" in plan, plan
+        assert "USING INDEX patient_org_family_given (organization_id=?)" in plan, plan
+        assert not re.search(r"SCAN patients_patient\b(?!_fts)", plan), plan
     else:
         assert "patient_phone_digits_trgm" in plan, plan
         # Phone digits alone: one level, the rows read with the condition (the planner picks
@@ -399,9 +406,9 @@ def test_a_rare_phone_substring_is_found_through_the_trigram_index(world):
         )
     common = _plan(actor, "many")
     if connection.vendor == "sqlite":
-        # A word in FTS_MOST patients or more: the walk of the search index, in order,
-        # reading only the index, stopped at the limit.
-        assert "COVERING INDEX patient_org_family_given" in common, common
+        # A word in many patients: the same statement, whose walk of the search index, in
+        # order, reads a row only where the index shows a match, and stops at the limit.
+        assert "USING INDEX patient_org_family_given (organization_id=?)" in common, common
     else:
         # The organization's matches, collected (GIN or organization index), never the walk
         # in order that reads every row before the first match.
@@ -463,7 +470,96 @@ def test_a_common_word_walks_the_search_index_and_finds_the_same(world, monkeypa
         assert _found(actor, query) == _plain_scan(actor, query, 1000), query
     plan = _plan(actor, "kowal")
     if connection.vendor == "sqlite":
-        assert "patient_org_family_given" in plan and "json_each" not in plan, plan
+        assert "patient_org_family_given" in plan, plan
+
+
+def _quokkas(world, count: int) -> list[int]:
+    """COUNT patients of the world's organization named Quokka-NN (ids in search order)."""
+    Patient.objects.bulk_create(
+        Patient(
+            organization=world.org,
+            given_name="Ann",
+            family_name=f"Quokka-{i:02d}",
+            name_key=name_key("Ann", f"Quokka-{i:02d}"),
+            date_of_birth=date(1970, 1, 1) + timedelta(days=i),
+            phone=f"07700 9{i:05d}",
+            phone_digits=f"077009{i:05d}",
+        )
+        for i in range(count)
+    )
+    return _plain_scan(world.actor(), "quokka", 1000)
+
+
+def test_the_number_of_candidates_chooses_what_reads_the_rows(world, monkeypatch):
+    """SQLite: fewer FTS candidates than the organization's threshold, their rows are read by
+    id; as many or more, the walk of the search index reads them. Seen through one patient
+    the FTS table has been told to forget (as an external-content index is told a row is
+    gone): only the walk finds them. The other arm never adds rows of its own."""
+    everyone = _quokkas(world, 40)
+    assert len(everyone) == 40
+    actor = world.actor()
+    if connection.vendor != "sqlite":
+        # PostgreSQL has no FTS table: its own statement, the same patients.
+        assert services._search_statement(world.org.pk, "quokka", 25).either is None
+        assert _found(actor, "quokka") == everyone
+        return
+    hidden = Patient.objects.get(organization=world.org, family_name="Quokka-07")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {services.FTS_TABLE} ({services.FTS_TABLE}, rowid, phone_digits, "  # noqa: S608
+            "name_key) VALUES ('delete', %s, %s, %s)",
+            [hidden.pk, hidden.phone_digits, hidden.name_key],
+        )
+    without = [pk for pk in everyone if pk != hidden.pk]
+    monkeypatch.setattr(services, "_sizes", {})
+    size = Patient.objects.filter(organization=world.org).count()
+    # The organization's own threshold: size // WALK_SHARE (2 here) of 39 candidates: walk.
+    assert services._fts_most("default", world.org.pk) == max(1, size // services.WALK_SHARE)
+    assert size // services.WALK_SHARE <= 39
+    assert _found(actor, "quokka") == everyone
+    assert _found(actor, "quokka", limit=5) == everyone[:5]
+    # A threshold above the 39 candidates: their rows, the forgotten patient missing.
+    monkeypatch.setattr(services, "WALK_SHARE", 1)
+    monkeypatch.setattr(services, "FTS_MOST", 40)
+    assert _found(actor, "quokka") == without
+    assert _found(actor, "quokka", limit=5) == without[:5]
+    assert len(services.search_patients(actor, "quokka")) == 25
+    # Exactly as many candidates as the threshold: the walk again.
+    monkeypatch.setattr(services, "FTS_MOST", 39)
+    assert _found(actor, "quokka") == everyone
+    # Two words, each a phrase of the FTS query (both required): the same choice.
+    monkeypatch.setattr(services, "FTS_MOST", 2000)
+    assert _found(actor, "77009 quokka") == without
+    monkeypatch.setattr(services, "FTS_MOST", 1)
+    assert _found(actor, "77009 quokka") == everyone
+
+
+def test_an_organizations_size_is_counted_once_in_a_while(world, monkeypatch):
+    """SQLite: the walk's threshold comes from the organization's number of patients,
+    counted once per SIZE_SECONDS per process (a query of its own), then kept."""
+    _quokkas(world, 30)
+    actor = world.actor()
+    monkeypatch.setattr(services, "_sizes", {})
+    sqlite = connection.vendor == "sqlite"
+    with CaptureQueriesContext(connection) as first:
+        services.search_patients(actor, "quokka")[:5]
+    with CaptureQueriesContext(connection) as second:
+        services.search_patients(actor, "quokka")[:5]
+    counted = [
+        q for q in first.captured_queries if 'COUNT(*) FROM "patients_patient" WHERE' in q["sql"]
+    ]
+    assert len(counted) == sqlite, first.captured_queries
+    assert len(second.captured_queries) == 1, second.captured_queries
+    if sqlite:
+        assert services._fts_most("default", world.org.pk) == max(
+            1, Patient.objects.filter(organization=world.org).count() // services.WALK_SHARE
+        )
+        monkeypatch.setattr(services, "SIZE_SECONDS", -1.0)  # every count out of date
+        with CaptureQueriesContext(connection) as again:
+            services.search_patients(actor, "quokka")[:5]
+        assert len(again.captured_queries) == 2, again.captured_queries
+        # Another organization's count is its own.
+        assert {key[2] for key in services._sizes} == {world.org.pk}
 
 
 def test_like_wildcards_typed_are_plain_characters(world):
@@ -508,26 +604,27 @@ def test_like_wildcards_typed_are_plain_characters(world):
 
 
 def test_a_search_is_one_statement(world):
-    """PostgreSQL: one query per search, whatever the words. SQLite: one, and one more to
-    ask the FTS table for its candidates when a word is long enough for it."""
+    """One query per search, whatever the words: on SQLite the FTS table's candidates are
+    asked for in the same statement that reads the rows."""
     _population(world)
     actor = world.actor()
-    services.search_patients(actor, "kowal")  # SQLite: whether the FTS index is there, once
-    fts = connection.vendor == "sqlite" and services._has_fts_index("default")
-    for query, trigram in (
-        ("kowal", True),  # a common word
-        ("σοφο", True),
-        ("7700", True),  # phone digits
-        ("ko", False),  # too short for the index: the walk
-        ("k", False),
-        ("p1@example", False),  # e-mail only: the walk
-        ("01/01/1950", False),
-        ("ann-m 7700", True),
-        ("zzzz", True),  # nothing found
+    # SQLite: whether the FTS index is there, once per connection; the organization's size,
+    # once per SIZE_SECONDS.
+    services.search_patients(actor, "kowal")
+    for query in (
+        "kowal",  # a common word
+        "σοφο",
+        "7700",  # phone digits
+        "ko",  # too short for the index: the walk
+        "k",
+        "p1@example",  # e-mail only: the walk
+        "01/01/1950",
+        "ann-m 7700",
+        "zzzz",  # nothing found
     ):
         with CaptureQueriesContext(connection) as queries:
             found = [p.pk for p in services.search_patients(actor, query)]
-        assert len(queries) == (2 if fts and trigram else 1), (query, queries.captured_queries)
+        assert len(queries) == 1, (query, queries.captured_queries)
         assert found == _plain_scan(actor, query, 25), query
 
 
@@ -556,6 +653,27 @@ def test_search_gives_whole_patients_as_the_orm_loads_them(world):
         ours, orm = getattr(found, field.attname), getattr(loaded, field.attname)
         assert (ours, type(ours)) == (orm, type(orm)), field.attname
     assert found.weight_kg is not None and found.reminder_consent is True
+    # Loaded from the database, as from_db leaves an instance: saving it updates the row.
+    assert (found._state.adding, found._state.db) == (False, "default")
+    assert found == loaded and hash(found) == hash(loaded)
+    # The instances are made without Model.__init__ only while nothing listens for a
+    # patient's init signals: a receiver connected sees every patient read.
+    seen: list[Patient] = []
+
+    def receiver(sender: type, instance: Patient, **kwargs: object) -> None:
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Patient)
+    try:
+        (again,) = services.search_patients(actor, "wholes")
+    finally:
+        post_init.disconnect(receiver, sender=Patient)
+    assert seen == [again] and again._state.adding is False
+    (third,) = services.search_patients(actor, "wholes")
+    assert seen == [again]
+    assert [getattr(third, f.attname) for f in Patient._meta.concrete_fields] == [
+        getattr(loaded, f.attname) for f in Patient._meta.concrete_fields
+    ]
 
 
 def test_results_are_counted_and_paged_in_the_database_as_a_queryset_would(world):
@@ -575,11 +693,8 @@ def test_results_are_counted_and_paged_in_the_database_as_a_queryset_would(world
                     page = results[start:stop]
                     assert [p.pk for p in page] == expected[start:stop], (query, start, stop)
                     assert len(page) <= (limit if stop is None else stop - start)
-            fts = connection.vendor == "sqlite" and services._has_fts_index("default")
-            asked_fts = any("patients_patient_fts MATCH" in q["sql"] for q in queries)
             # the count, three pages, the fourth (past the end) only if the limit allows more
-            assert len(queries) == 1 + 3 + (len(expected) < limit) + asked_fts, query
-            assert asked_fts <= fts
+            assert len(queries) == 1 + 3 + (len(expected) < limit), query
             # Then iterated: all of them, once, kept.
             with CaptureQueriesContext(connection) as queries:
                 assert [p.pk for p in results] == expected == [p.pk for p in results]
