@@ -306,9 +306,10 @@ def search_patients(
     organization's search index in order and stop at LIMIT. Either way the ids come first,
     from an index, then the rows of those LIMIT patients, in the same statement
     (:func:`search_sql`): one query. On SQLite the FTS table's candidates and the walk are two
-    arms of that statement, the number of candidates choosing which one reads rows
-    (:func:`_either_sql`). On PostgreSQL phone digits alone are one level: the rows are read
-    with the condition, and the planner chooses between the trigram index and the walk.
+    arms of one statement that each read their rows, the number of candidates choosing which
+    one reads any (:func:`_either_sql`). On PostgreSQL phone digits alone are one level: the
+    rows are read with the condition, and the planner chooses between the trigram index and
+    the walk.
 
     The patients are read when first needed (:class:`SearchResults`): all of them when
     iterated; counted, then one page, when counted and sliced (the API's paging, whose LIMIT
