@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from types import SimpleNamespace
@@ -353,20 +353,36 @@ def _plan(actor: Actor, query: str, limit: int = 25) -> str:
         return "\n".join(str(row[-1]) for row in cursor.fetchall())
 
 
-def test_a_rare_phone_substring_is_found_through_the_trigram_index(world):
+def _family(
+    world, given: str, family: str, count: int, born: date, phone: Callable[[int], str]
+) -> list[Patient]:
+    """COUNT patients of the world's organization, saved: GIVEN, FAMILY.format(i), born a day
+    apart from BORN, their phone PHONE(i)."""
     rows = [
         Patient(
             organization=world.org,
-            given_name="Many",
-            family_name=f"Many-{i:05d}",
-            name_key=name_key("Many", f"Many-{i:05d}"),
-            date_of_birth=date(1960, 1, 1) + timedelta(days=i),
-            phone=f"07800 {i * 7919 % 1000000:06d}",
-            phone_digits=f"07800{i * 7919 % 1000000:06d}",
+            given_name=given,
+            family_name=family.format(i),
+            name_key=name_key(given, family.format(i)),
+            date_of_birth=born + timedelta(days=i),
+            phone=phone(i),
+            phone_digits=digits(phone(i)),
         )
-        for i in range(3000)
+        for i in range(count)
     ]
     Patient.objects.bulk_create(rows, batch_size=1000)
+    return rows
+
+
+def test_a_rare_phone_substring_is_found_through_the_trigram_index(world):
+    rows = _family(
+        world,
+        "Many",
+        "Many-{:05d}",
+        3000,
+        date(1960, 1, 1),
+        lambda i: f"07800 {i * 7919 % 1000000:06d}",
+    )
     if connection.vendor == "postgresql":
         # What autovacuum does in the background (a test's transaction cannot VACUUM): the
         # statistics, and the GIN indexes' pending rows moved into the index proper.
@@ -475,18 +491,7 @@ def test_a_common_word_walks_the_search_index_and_finds_the_same(world, monkeypa
 
 def _quokkas(world, count: int) -> list[int]:
     """COUNT patients of the world's organization named Quokka-NN (ids in search order)."""
-    Patient.objects.bulk_create(
-        Patient(
-            organization=world.org,
-            given_name="Ann",
-            family_name=f"Quokka-{i:02d}",
-            name_key=name_key("Ann", f"Quokka-{i:02d}"),
-            date_of_birth=date(1970, 1, 1) + timedelta(days=i),
-            phone=f"07700 9{i:05d}",
-            phone_digits=f"077009{i:05d}",
-        )
-        for i in range(count)
-    )
+    _family(world, "Ann", "Quokka-{:02d}", count, date(1970, 1, 1), lambda i: f"07700 9{i:05d}")
     return _plain_scan(world.actor(), "quokka", 1000)
 
 
