@@ -74,18 +74,18 @@ def _search_query(column: str, text: str, common: bool) -> tuple[str, dict[str, 
     planner finds cheaper), then the first 25 in order: left to itself the planner walks the
     organization in order testing every row, which reads most of it when the matches come
     late in the alphabet."""
-    like = {"like": f"%{text}%"}
     # SQLite: the pattern as an expression, not a bare parameter, which would make SQLite
     # prepare the statement again on every run (Glabella's statement writes it so too:
     # glabella/patients/services.py).
-    pattern = "'%%' || %(text)s || '%%'" if connection.vendor == "sqlite" else "%(like)s"
+    if connection.vendor == "sqlite":
+        pattern, like = "'%%' || %(text)s || '%%'", {"text": text}
+    else:
+        pattern, like = "%(like)s", {"like": f"%{text}%"}
     plain = (
         f"SELECT {SEARCH_COLUMNS} FROM patients_patient p "  # noqa: S608
         f"WHERE p.organization_id = %(org)s AND p.{column} LIKE {pattern} "
         "ORDER BY p.family_name, p.given_name, p.id LIMIT 25"
     )
-    if connection.vendor == "sqlite":
-        like = {"text": text}
     if connection.vendor == "sqlite" and not common:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM sqlite_master WHERE name = 'patients_patient_fts'", [])

@@ -350,10 +350,18 @@ def _run(compiled: _Compiled, args: tuple[Any, ...], using: str, wrapper: Any) -
 _PLACEHOLDER = re.compile(r"%%|%s")
 
 
+def numbered(sql: str, placeholder: str, first: int, percent: str) -> str:
+    """SQL with each of Django's placeholders (%s) as PLACEHOLDER.format(n), n counting from
+    FIRST, and each %% (a percent sign) as PERCENT."""
+    counter = itertools.count(first)
+    return _PLACEHOLDER.sub(
+        lambda m: percent if m.group() == "%%" else placeholder.format(next(counter)), sql
+    )
+
+
 def _numbered(sql: str) -> str:
     """SQL with Django's placeholders (%s, and %% for a percent sign) as PostgreSQL's $1, $2..."""
-    counter = itertools.count(1)
-    return _PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else f"${next(counter)}", sql)
+    return numbered(sql, "${}", 1, "%")
 
 
 _SHOWN = " /* glabella prepared: "  # begins the comment an EXECUTE carries in a query log

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import itertools
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -32,7 +31,7 @@ from glabella.patients.models import (
     digits,
     name_key,
 )
-from glabella.prepared import Prepared
+from glabella.prepared import Prepared, numbered
 from glabella.scheduling import recalls
 
 PATIENT_FIELDS = (
@@ -509,12 +508,8 @@ def _execute(cursor: Any, sql: str, params: list[Any]) -> None:
 
 @functools.lru_cache(maxsize=256)
 def _numbered(sql: str) -> str:
-    """SQL with its %s placeholders (not %%s: a literal % then s) as %(p0)s, %(p1)s, ..."""
-    numbers = itertools.count()
-    return _PLACEHOLDER.sub(lambda _: f"%(p{next(numbers)})s", sql)
-
-
-_PLACEHOLDER = re.compile(r"(?<!%)%s")  # as Django's SQLite backend finds them
+    """SQL with its %s placeholders as %(p0)s, %(p1)s, ... (a %% stays one)."""
+    return numbered(sql, "%(p{})s", 0, "%%")
 
 
 def _converters(wrapper: Any, fields: tuple[str, ...]) -> list[tuple[int, list[Any], Any]]:
