@@ -47,7 +47,7 @@ class Patient(models.Model):
     )
     given_name = models.CharField("given name", max_length=100)
     family_name = models.CharField("family name", max_length=100)
-    name_key = models.CharField(max_length=210, editable=False, db_index=True)
+    name_key = models.CharField(max_length=210, editable=False)
     date_of_birth = models.DateField("date of birth")
     sex = models.CharField(max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
     weight_kg = models.DecimalField(
@@ -55,7 +55,7 @@ class Patient(models.Model):
     )
     weight_recorded_on = models.DateField(null=True, blank=True)
     phone = models.CharField(max_length=40, blank=True)
-    phone_digits = models.CharField(max_length=40, blank=True, editable=False, db_index=True)
+    phone_digits = models.CharField(max_length=40, blank=True, editable=False)
     email = models.EmailField("e-mail", blank=True)
     address = models.TextField(blank=True)
     preferred_channel = models.CharField(

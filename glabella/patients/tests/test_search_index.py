@@ -344,6 +344,41 @@ def test_the_substring_indexes_exist_after_all_migrations(db):
             assert not services._has_fts_index("default")
 
 
+def test_the_name_key_and_phone_digits_have_no_index_of_their_own(db):
+    """Migration 0006 dropped the single-column btrees on name_key and phone_digits (and
+    PostgreSQL's _like copies), which no query used and every write kept; the columns stay
+    indexed where they are read: the trigram look-up, the covering search index and the
+    unique constraint of the duplicate check."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "patients_patient")
+    by_columns = {
+        name: tuple(info["columns"])
+        for name, info in constraints.items()
+        if info["index"] or info["unique"]
+    }
+    alone = {
+        name
+        for name, columns in by_columns.items()
+        if columns in {("name_key",), ("phone_digits",)}
+    }
+    if connection.vendor == "postgresql":
+        assert alone == {"patient_name_key_trgm", "patient_phone_digits_trgm"}
+        assert {constraints[name]["type"] for name in alone} == {"gin"}
+    else:
+        assert alone == set()
+    assert by_columns["patient_unique_name_dob_per_org"] == (
+        "organization_id",
+        "name_key",
+        "date_of_birth",
+    )
+    assert by_columns["patient_org_family_given"][:4] == (
+        "organization_id",
+        "family_name",
+        "given_name",
+        "id",
+    )
+
+
 def _plan(actor: Actor, query: str, limit: int = 25) -> str:
     """The database's plan of the search's statement (services.search_sql)."""
     sql, params = services.search_sql(actor.organization.pk, query, limit)
